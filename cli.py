@@ -1,0 +1,91 @@
+"""What train.py and render.py share: argument parsing that answers in one line, and device choice."""
+import argparse
+import os
+import sys
+
+import compat  # noqa: F401
+import chainer
+
+
+class UsageError(Exception):
+    """A mistake of the user's; main() prints it as one line and exits with status 2."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line on stderr (no usage block) and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f'{self.prog}: error: {message}\n')
+
+
+def fail(prog, message, status=2):
+    sys.stderr.write(f'{prog}: error: {message}\n')
+    sys.exit(status)
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f'{text} must be a positive integer')
+    return value
+
+
+MAX_SIDE = 1 << 15  # 32768 pixels a side: beyond that a render takes hours on any machine
+
+
+def resolution(text):
+    """'168' -> (168, 168); '320x200' -> (height 200, width 320), as WxH."""
+    parts = text.lower().split('x')
+    try:
+        if len(parts) not in (1, 2):
+            raise ValueError
+        sizes = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a resolution: give N or WxH, e.g. 168 or 320x200') from None
+    width, height = sizes[0], sizes[-1]
+    if min(width, height) <= 0:
+        raise argparse.ArgumentTypeError(f'{text!r}: width and height must be positive')
+    if max(width, height) > MAX_SIDE:
+        raise argparse.ArgumentTypeError(f'{text!r}: at most {MAX_SIDE} pixels a side')
+    return height, width
+
+
+def add_device_flag(parser):
+    parser.add_argument('--gpu', '-g', type=int, default=-1,
+                        help='GPU id (negative: CPU). A GPU needs CuPy: pip install .[cuda12] or .[cuda13]')
+
+
+def device_for(gpu):
+    """The chainer device for -g, or a UsageError that says what is missing."""
+    if gpu < 0:
+        return chainer.get_device('@numpy')
+    try:
+        import cupy
+    except Exception as e:  # ImportError, or a CuPy that cannot find CUDA
+        raise UsageError(f'-g {gpu} needs CuPy, which cannot be imported ({type(e).__name__}); '
+                         'install it (pip install cupy-cuda12x or cupy-cuda13x) or use -g -1 for the CPU') from None
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:
+        raise UsageError(f'-g {gpu}: CuPy finds no usable GPU ({type(e).__name__}: {e})') from None
+    if gpu >= count:
+        raise UsageError(f'-g {gpu}: no such GPU (this machine has {count}: ids 0..{count - 1})')
+    device = chainer.get_device(f'@cupy:{gpu}')
+    device.use()
+    return device
+
+
+def writable_directory(path):
+    """Create path if needed and check a file can be written there, or raise UsageError."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, '.write_test')
+        with open(probe, 'w'):
+            pass
+        os.remove(probe)
+    except OSError as e:
+        raise UsageError(f'cannot write to output directory {path} ({e.strerror or e})') from None
+    return path

@@ -1,0 +1,166 @@
+"""The article's model: a VAE whose decoder is a function P(u, v) = f(u, v, z1..zn) of image coordinates.
+
+SamplingDecoder and SamplingVAE are the article's code. Below them: the coordinate grids, chunked
+rendering, and model files that record their latent size and load without pickle.
+"""
+import os
+
+import numpy
+
+import compat  # noqa: F401  (must run before chainer is imported)
+import chainer
+import chainer.functions as F
+import chainer.links as L
+
+
+class SamplingDecoder(chainer.Chain):
+    """f(u, v, z): a 4-layer fully connected net evaluated at every (u, v) point of the image."""
+
+    def __init__(self, input_size):
+        super().__init__()
+        units = [2 + input_size, 256, 256, 256, 1]
+        initializer = chainer.initializers.HeNormal()
+        with self.init_scope():
+            self.linear1 = L.Linear(units[0], units[1], initialW=initializer)
+            self.linear2 = L.Linear(units[1], units[2], initialW=initializer)
+            self.linear3 = L.Linear(units[2], units[3], initialW=initializer)
+            self.linear4 = L.Linear(units[3], units[4], initialW=initializer)
+
+    def decode(self, h):
+        h = F.relu(self.linear1(h))
+        h = F.relu(self.linear2(h))
+        h = F.relu(self.linear3(h))
+        return self.linear4(h)
+
+    def __call__(self, z, x0_shape):
+        """Logits of shape x0_shape (N, C, H, W) for latents z (N, n_latent), one per (u, v) point."""
+        xp = chainer.backend.get_array_module(z)
+        _, _, height, width = x0_shape
+        u = xp.linspace(-1.0, 1.0, width, dtype=z.dtype)
+        v = xp.linspace(-1.0, 1.0, height, dtype=z.dtype)
+        return self.sample_points(z, u, v).reshape(x0_shape)
+
+    def sample_points(self, z, u, v):
+        """f at every point of the grid u x v: logits (N, 1, len(v), len(u))."""
+        xp = chainer.backend.get_array_module(z)
+        batchsize, n_latent = z.shape
+        height, width = len(v), len(u)
+        uv = xp.stack(xp.broadcast_arrays(u[None, :], v[:, None]), axis=-1)  # (H, W, 2): (u, v) per pixel
+        uv = xp.broadcast_to(uv[None], (batchsize, height, width, 2))
+        z = F.broadcast_to(F.reshape(z, (batchsize, 1, 1, n_latent)), (batchsize, height, width, n_latent))
+        h = F.concat((uv, z), axis=3)
+        h = self.decode(F.reshape(h, (-1, 2 + n_latent)))
+        return F.reshape(h, (batchsize, 1, height, width))
+
+
+class SamplingVAE(chainer.Chain):
+    """Encoder 784 -> 256 -> 256 -> (mu, ln_var); decoder SamplingDecoder; loss in nats per image."""
+
+    def __init__(self, n_latent=8, n_in=784, n_hidden=256):
+        super().__init__()
+        self.n_latent = n_latent
+        initializer = chainer.initializers.HeNormal()
+        with self.init_scope():
+            self.encoder1 = L.Linear(n_in, n_hidden, initialW=initializer)
+            self.encoder2 = L.Linear(n_hidden, n_hidden, initialW=initializer)
+            self.encoder_mu = L.Linear(n_hidden, n_latent, initialW=initializer)
+            self.encoder_ln_var = L.Linear(n_hidden, n_latent, initialW=initializer)
+            self.decoder = SamplingDecoder(n_latent)
+
+    def encode(self, x):
+        """(mu, ln_var) of q(z | x). In training the input is binarised at random, as in the article."""
+        if chainer.config.train:
+            x = (x > self.xp.random.uniform(size=x.shape)).astype(numpy.float32)
+        h = F.relu(self.encoder1(x))
+        h = F.relu(self.encoder2(h))
+        return self.encoder_mu(h), self.encoder_ln_var(h)
+
+    def latent(self, x):
+        """z = mu + exp(ln_var / 2) * eps in training, z = mu in evaluation."""
+        mu, ln_var = self.encode(x)
+        if chainer.config.train:
+            return F.gaussian(mu, ln_var), mu, ln_var
+        return mu, mu, ln_var
+
+    def __call__(self, x):
+        """Negative ELBO in nats per image; reports loss, rec (Bernoulli NLL) and kl."""
+        batchsize = len(x)
+        z, mu, ln_var = self.latent(x)
+        logits = self.decoder(z, x.shape)
+        rec = F.bernoulli_nll(x, logits, reduce='sum') / batchsize
+        kl = F.gaussian_kl_divergence(mu, ln_var, reduce='sum') / batchsize
+        loss = rec + kl
+        chainer.report({'loss': loss, 'rec': rec, 'kl': kl}, self)
+        return loss
+
+
+# ---- coordinates and rendering ----
+
+def pixel_coordinates(xp, size, lo=-1.0, hi=1.0, centers=False):
+    """`size` sample positions across [lo, hi]: the article's linspace (first and last on the border),
+    or pixel centres lo + (2i + 1) (hi - lo) / (2 size), which line up across resolutions."""
+    if not centers:
+        return xp.linspace(lo, hi, size, dtype=numpy.float32)
+    step = (hi - lo) / size
+    return (lo + step * (xp.arange(size, dtype=numpy.float64) + 0.5)).astype(numpy.float32)
+
+
+def render(decoder, z, height, width, region=(-1.0, -1.0, 1.0, 1.0), centers=False, max_points=1 << 16):
+    """Probabilities (N, 1, height, width) as a NumPy array, evaluated in row bands of at most
+    max_points points so memory does not grow with the image. With the default region and
+    centers=False this is exactly the article's SamplingDecoder.__call__."""
+    xp = decoder.xp
+    z = xp.asarray(z.array if isinstance(z, chainer.Variable) else z, dtype=numpy.float32)
+    u0, v0, u1, v1 = region
+    u = pixel_coordinates(xp, width, u0, u1, centers)
+    v = pixel_coordinates(xp, height, v0, v1, centers)
+    rows = max(1, max_points // (width * len(z)))
+    out = numpy.empty((len(z), 1, height, width), dtype=numpy.float32)
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        for top in range(0, height, rows):
+            logits = decoder.sample_points(z, u, v[top:top + rows])
+            out[:, :, top:top + rows] = chainer.backend.CpuDevice().send(F.sigmoid(logits).array)
+    return out
+
+
+# ---- model files: plain arrays, loaded without pickle ----
+
+class ModelFileError(Exception):
+    """A model file that cannot be used; the message says why in one line."""
+
+
+def save_model(model, path):
+    """Write the model's parameters and its latent size atomically (temporary file, then rename)."""
+    serializer = chainer.serializers.DictionarySerializer()
+    serializer.save(model)
+    arrays = dict(serializer.target)
+    arrays['n_latent'] = numpy.array(model.n_latent, dtype=numpy.int64)
+    tmp = path + '.tmp.npz'
+    numpy.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def load_model(path):
+    """A SamplingVAE from a file written by save_model. Never unpickles: a model file is data."""
+    if os.path.isdir(path):
+        raise ModelFileError(f'model file {path} is a directory, not a file')
+    if not os.path.exists(path):
+        raise ModelFileError(f'model file {path} does not exist (train one with: python train.py)')
+    try:
+        with numpy.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except ValueError as e:
+        if 'allow_pickle' in str(e):
+            raise ModelFileError(f'model file {path} holds pickled Python objects; refusing to load it') from None
+        raise ModelFileError(f'model file {path} is not a valid model file ({e})') from None
+    except Exception as e:  # zipfile.BadZipFile, EOFError, OSError, ...
+        raise ModelFileError(f'model file {path} is corrupt or not an .npz file ({type(e).__name__}: {e})') from None
+    if 'n_latent' not in arrays or arrays['n_latent'].shape != () or arrays['n_latent'].dtype.kind not in 'iu':
+        raise ModelFileError(f'model file {path} does not record its latent size (not written by train.py?)')
+    model = SamplingVAE(int(arrays.pop('n_latent')))
+    try:
+        chainer.serializers.NpzDeserializer(arrays).load(model)
+    except (KeyError, ValueError, TypeError) as e:
+        raise ModelFileError(f'model file {path} does not match a SamplingVAE with n_latent={model.n_latent} '
+                             f'({type(e).__name__}: {e})') from None
+    return model

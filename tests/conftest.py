@@ -1,0 +1,30 @@
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import compat  # noqa: E402,F401
+import chainer  # noqa: E402
+import pytest  # noqa: E402
+
+
+def _cupy_gpu():
+    try:
+        import cupy
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+HAVE_GPU = _cupy_gpu()
+gpu = pytest.mark.skipif(not HAVE_GPU, reason='needs CuPy and a GPU')
+
+
+@pytest.fixture
+def xp_devices():
+    """numpy always, cupy where a GPU exists: the same test runs on both."""
+    devices = [chainer.get_device('@numpy')]
+    if HAVE_GPU:
+        devices.append(chainer.get_device('@cupy:0'))
+    return devices

@@ -1,0 +1,138 @@
+import numpy
+import pytest
+
+import compat  # noqa: F401
+import chainer
+import chainer.functions as F
+from chainer import gradient_check
+
+from conftest import gpu
+from model import SamplingDecoder, SamplingVAE, pixel_coordinates, render
+
+
+def numpy_decoder(decoder, z, height, width):
+    """The article's f(u, v, z) written out in plain NumPy, point by point over a meshgrid."""
+    params = [(getattr(decoder, f'linear{i}').W.array.astype(numpy.float64),
+               getattr(decoder, f'linear{i}').b.array.astype(numpy.float64)) for i in range(1, 5)]
+    v, u = numpy.meshgrid(numpy.linspace(-1, 1, height), numpy.linspace(-1, 1, width), indexing='ij')
+    out = numpy.empty((len(z), 1, height, width))
+    for n, zn in enumerate(z):
+        h = numpy.concatenate([u.reshape(-1, 1), v.reshape(-1, 1), numpy.tile(zn, (height * width, 1))], axis=1)
+        for i, (W, b) in enumerate(params):
+            h = h @ W.T + b
+            if i < 3:
+                h = numpy.maximum(h, 0)
+        out[n, 0] = h.reshape(height, width)
+    return out
+
+
+def make_decoder(n_latent=3, dtype=numpy.float32, seed=0):
+    numpy.random.seed(seed)
+    with chainer.using_config('dtype', dtype):
+        return SamplingDecoder(n_latent)
+
+
+@pytest.mark.parametrize('height,width', [(28, 28), (7, 13), (1, 5), (30, 2)])
+def test_decoder_matches_plain_numpy(height, width):
+    decoder = make_decoder(3)
+    z = numpy.random.RandomState(1).randn(2, 3).astype(numpy.float32)
+    y = decoder(z, (2, 1, height, width))
+    assert y.shape == (2, 1, height, width)
+    numpy.testing.assert_allclose(y.array, numpy_decoder(decoder, z, height, width), rtol=1e-4, atol=1e-5)
+
+
+def test_decoder_layers_are_the_articles():
+    decoder = make_decoder(8)
+    shapes = [getattr(decoder, f'linear{i}').W.shape for i in range(1, 5)]
+    assert shapes == [(256, 10), (256, 256), (256, 256), (1, 256)]
+    # HeNormal: std sqrt(2 / fan_in); the 256x256 layers have enough samples to check it
+    assert abs(decoder.linear2.W.array.std() - numpy.sqrt(2 / 256)) < 0.005
+
+
+def test_u_runs_along_width_and_v_along_height():
+    """Column index follows u, row index follows v: a decoder that outputs u (or v) shows it."""
+    decoder = make_decoder(1)
+    for layer in (decoder.linear1, decoder.linear2, decoder.linear3, decoder.linear4):
+        layer.W.array[...] = 0
+        layer.b.array[...] = 0
+    for axis in (0, 1):  # pass u (axis 0 of the input) or v through one ReLU path, shifted positive
+        decoder.linear1.W.array[0, :] = 0
+        decoder.linear1.W.array[0, axis] = 1
+        decoder.linear1.b.array[0] = 1
+        decoder.linear2.W.array[0, 0] = decoder.linear3.W.array[0, 0] = decoder.linear4.W.array[0, 0] = 1
+        y = decoder(numpy.zeros((1, 1), numpy.float32), (1, 1, 3, 5)).array[0, 0] - 1
+        expected = numpy.linspace(-1, 1, 5)[None, :] if axis == 0 else numpy.linspace(-1, 1, 3)[:, None]
+        numpy.testing.assert_allclose(y, numpy.broadcast_to(expected, (3, 5)), atol=1e-6)
+
+
+def test_decoder_gradients():
+    decoder = make_decoder(2, dtype=numpy.float64)
+    z = numpy.random.RandomState(2).randn(2, 2)
+    gy = numpy.random.RandomState(3).randn(2, 1, 3, 4)
+    params = [getattr(decoder, f'linear{i}').W for i in (1, 4)] + [decoder.linear2.b]
+    gradient_check.check_backward(lambda z: decoder(z, (2, 1, 3, 4)), z, gy, params=params,
+                                  dtype=numpy.float64, atol=1e-5, rtol=1e-4)
+
+
+def test_loss_equals_hand_computation():
+    numpy.random.seed(0)
+    model = SamplingVAE(4)
+    x = numpy.random.RandomState(4).uniform(size=(3, 1, 28, 28)).astype(numpy.float32)
+    with chainer.using_config('train', False):
+        reporter = chainer.Reporter()
+        reporter.add_observer('main', model)
+        observation = {}
+        with reporter.scope(observation):
+            loss = model(x)
+        mu, ln_var = (a.array.astype(numpy.float64) for a in model.encode(x))
+        logits = model.decoder(mu.astype(numpy.float32), x.shape).array.astype(numpy.float64)
+    p = 1 / (1 + numpy.exp(-logits))
+    xd = x.astype(numpy.float64)
+    rec = -(xd * numpy.log(p) + (1 - xd) * numpy.log(1 - p)).sum() / 3
+    kl = 0.5 * (mu ** 2 + numpy.exp(ln_var) - ln_var - 1).sum() / 3
+    numpy.testing.assert_allclose(float(loss.array), rec + kl, rtol=1e-4)
+    numpy.testing.assert_allclose(float(observation['main/rec'].array), rec, rtol=1e-4)
+    numpy.testing.assert_allclose(float(observation['main/kl'].array), kl, rtol=1e-4)
+
+
+def test_training_binarises_the_encoder_input_and_samples_z():
+    numpy.random.seed(0)
+    model = SamplingVAE(4)
+    x = numpy.full((2, 1, 28, 28), 0.5, numpy.float32)
+    z1, mu1, _ = model.latent(x)
+    z2, mu2, _ = model.latent(x)
+    assert not numpy.allclose(mu1.array, mu2.array)  # different random binarisations
+    with chainer.using_config('train', False):
+        z3, mu3, _ = model.latent(x)
+        z4, _, _ = model.latent(x)
+    numpy.testing.assert_array_equal(z3.array, mu3.array)
+    numpy.testing.assert_array_equal(z3.array, z4.array)
+
+
+def test_pixel_centre_grid_lines_up_across_resolutions():
+    """Each point of the 14-grid is the centre of the 2x2 block of 28-grid points it averages."""
+    fine = pixel_coordinates(numpy, 28, centers=True)
+    coarse = pixel_coordinates(numpy, 14, centers=True)
+    numpy.testing.assert_allclose(coarse, fine.reshape(14, 2).mean(axis=1), atol=1e-6)
+    numpy.testing.assert_allclose(pixel_coordinates(numpy, 28), numpy.linspace(-1, 1, 28))
+
+
+@pytest.mark.parametrize('max_points', [7, 100, 1 << 16])
+def test_chunked_render_equals_the_articles_call(max_points):
+    decoder = make_decoder(3)
+    z = numpy.random.RandomState(5).randn(2, 3).astype(numpy.float32)
+    with chainer.using_config('train', False):
+        whole = F.sigmoid(decoder(z, (2, 1, 9, 11))).array
+    numpy.testing.assert_allclose(render(decoder, z, 9, 11, max_points=max_points), whole, rtol=1e-6, atol=1e-7)
+
+
+@gpu
+def test_decoder_on_gpu_matches_cpu():
+    decoder = make_decoder(3)
+    z = numpy.random.RandomState(6).randn(2, 3).astype(numpy.float32)
+    expected = decoder(z, (2, 1, 20, 30)).array
+    decoder.to_device('@cupy:0')
+    import cupy
+    got = decoder(cupy.asarray(z), (2, 1, 20, 30)).array
+    numpy.testing.assert_allclose(cupy.asnumpy(got), expected, rtol=1e-4, atol=1e-5)
+    numpy.testing.assert_allclose(render(decoder, z, 20, 30), 1 / (1 + numpy.exp(-expected)), rtol=1e-4, atol=1e-5)
