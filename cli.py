@@ -78,6 +78,26 @@ def device_for(gpu):
     return device
 
 
+def available_memory():
+    """Bytes of memory available now (Linux MemAvailable; elsewhere free physical pages)."""
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+
+
+def check_memory(n_bytes, what):
+    """Refuse, in one line, work whose arrays would not fit in memory."""
+    available = available_memory()
+    if n_bytes > 0.8 * available:
+        raise UsageError(f'{what} needs about {n_bytes / 2**30:.1f} GiB of memory, '
+                         f'{available / 2**30:.1f} GiB is available: ask for a smaller size')
+
+
 def writable_directory(path):
     """Create path if needed and check a file can be written there, or raise UsageError."""
     try:

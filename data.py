@@ -23,23 +23,23 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
-def load_mnist_arrays(path=MNIST_PATH):
-    """(x_train, y_train, x_test, y_test): float32 (N, 1, 28, 28) in [0, 1] and int32 labels."""
+def load_mnist(split='train', path=None):
+    """(images, labels) of one split: float32 (N, 1, 28, 28) in [0, 1] and int32 labels."""
+    path = path or MNIST_PATH
     if not os.path.isfile(path):
         raise DataFileError(f'MNIST file {path} is missing (it ships with the repository: git checkout data/mnist.npz)')
     if sha256_of(path) != MNIST_SHA256:
         raise DataFileError(f'MNIST file {path} is corrupt (sha256 differs from {MNIST_SHA256})')
     with numpy.load(path, allow_pickle=False) as npz:
-        images = [npz[k].astype(numpy.float32)[:, None] for k in ('x_train', 'x_test')]
-        labels = [npz[k].astype(numpy.int32) for k in ('y_train', 'y_test')]
-    for x in images:
-        x *= 1.0 / 255.0  # the same float32 rounding as chainer.datasets.get_mnist
-    return images[0], labels[0], images[1], labels[1]
+        images = npz[f'x_{split}'].astype(numpy.float32)[:, None]
+        labels = npz[f'y_{split}'].astype(numpy.int32)
+    images *= 1.0 / 255.0  # the same float32 rounding as chainer.datasets.get_mnist
+    return images, labels
 
 
-def get_mnist(path=MNIST_PATH, withlabel=True):
+def get_mnist(path=None, withlabel=True):
     """(train, test) datasets like chainer.datasets.get_mnist(withlabel, ndim=3)."""
-    x_train, y_train, x_test, y_test = load_mnist_arrays(path)
+    (x_train, y_train), (x_test, y_test) = load_mnist('train', path), load_mnist('test', path)
     if not withlabel:
         return x_train, x_test
     return chainer.datasets.TupleDataset(x_train, y_train), chainer.datasets.TupleDataset(x_test, y_test)

@@ -17,7 +17,7 @@ from model import ModelFileError, load_model, render
 
 
 def parse_args(argv=None):
-    parser = cli.ArgumentParser(description='Render digits from a trained sampling VAE at any resolution')
+    parser = cli.ArgumentParser(prog='render.py', description='Render digits from a trained sampling VAE at any resolution')
     parser.add_argument('--model', '-m', default=os.path.join('results', 'model.npz'),
                         help='model file written by train.py (default results/model.npz)')
     parser.add_argument('--out', '-o', default=None, help='output PNG (default renders/render_WxH.png beside the model)')
@@ -43,8 +43,11 @@ def encode(model, x):
     return chainer.backend.CpuDevice().send(z.array)
 
 
+IMAGE_BYTES_PER_PIXEL = 24  # render, upscaled original and both grid halves in float32, then index and RGB bytes
+
+
 def reconstruction(model, args):
-    _, _, x_test, _ = data.load_mnist_arrays()
+    x_test, _ = data.load_mnist('test')
     originals = x_test[:args.n]
     images = render(model.decoder, encode(model, originals), *args.resolution)[:, 0]
     return figures.comparison(originals[:, 0], images)
@@ -57,6 +60,8 @@ def main(argv=None):
     try:
         device = cli.device_for(args.gpu)
         cli.writable_directory(os.path.dirname(os.path.abspath(out)))
+        cli.check_memory(args.n * height * width * IMAGE_BYTES_PER_PIXEL,
+                         f'{args.n} digits at {width}x{height}')
         model = load_model(args.model)
         model.to_device(device)
         image = reconstruction(model, args)

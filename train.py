@@ -26,7 +26,7 @@ FIGURE_DIGITS = 16  # fixed test digits shown in every epoch's figure
 
 
 def parse_args(argv=None):
-    parser = cli.ArgumentParser(description='Train the resolution-independent sampling VAE on MNIST')
+    parser = cli.ArgumentParser(prog='train.py', description='Train the resolution-independent sampling VAE on MNIST')
     cli.add_device_flag(parser)
     parser.add_argument('--dimz', '-z', type=cli.positive_int, default=8, help='latent size (article: 8)')
     parser.add_argument('--batchsize', '-b', type=cli.positive_int, default=64, help='images per step')
@@ -105,7 +105,7 @@ def resume(trainer, path, out):
 
 
 def build_trainer(args, device):
-    x_train, _, x_test, _ = data.load_mnist_arrays()
+    (x_train, _), (x_test, _) = data.load_mnist('train'), data.load_mnist('test')
     if args.test:
         x_train, x_test = x_train[:512], x_test[:256]
     elif args.n_train:

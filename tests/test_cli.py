@@ -1,0 +1,133 @@
+"""Every user mistake: one line on stderr, exit status 2, no traceback."""
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy
+import pytest
+
+import compat  # noqa: F401
+import chainer
+
+import data
+import render
+import train
+from conftest import HAVE_GPU, ROOT
+from model import SamplingVAE, save_model
+
+
+class CreatesFileWhenUnpickled:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, 'w'))
+
+
+@pytest.fixture(scope='module')
+def model_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp('models')
+    numpy.random.seed(0)
+    good = str(d / 'good.npz')
+    save_model(SamplingVAE(4), good)
+    arrays = dict(numpy.load(good))
+    files = {'good': good, 'dir': str(d)}
+    files['corrupt'] = str(d / 'corrupt.npz')
+    with open(files['corrupt'], 'wb') as f:
+        f.write(os.urandom(1000))
+    files['truncated'] = str(d / 'truncated.npz')
+    with open(good, 'rb') as f, open(files['truncated'], 'wb') as g:
+        g.write(f.read()[:5000])
+    files['wrong_keys'] = str(d / 'wrong_keys.npz')
+    numpy.savez(files['wrong_keys'], n_latent=numpy.array(4), weights=numpy.zeros(3))
+    files['no_latent'] = str(d / 'no_latent.npz')
+    numpy.savez(files['no_latent'], **{k: v for k, v in arrays.items() if k != 'n_latent'})
+    files['other_latent'] = str(d / 'other_latent.npz')
+    numpy.savez(files['other_latent'], **dict(arrays, n_latent=numpy.array(8)))
+    files['pickled'] = str(d / 'pickled.npz')
+    files['pickle_victim'] = str(d / 'created_by_unpickling')
+    numpy.savez(files['pickled'], **dict(arrays, extra=numpy.array([CreatesFileWhenUnpickled(files['pickle_victim'])],
+                                                                   dtype=object)))
+    files['not_a_dir'] = str(d / 'plain_file')
+    open(files['not_a_dir'], 'w').close()
+    return files
+
+
+def run_main(main, argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    return exit_info.value.code, err
+
+
+NO_GPU = pytest.mark.skipif(HAVE_GPU, reason='checks the message of a machine without CuPy')
+
+# (script, argv, words the one-line message must contain); {name} is a file from model_files
+BAD_INPUTS = [
+    ('train', ['-z', '0'], 'must be a positive integer'),
+    ('train', ['-z', '-3'], 'must be a positive integer'),
+    ('train', ['-z', 'abc'], 'not an integer'),
+    ('train', ['-b', '0'], 'must be a positive integer'),
+    ('train', ['-e', '0'], 'must be a positive integer'),
+    ('train', ['-e', '-1'], 'must be a positive integer'),
+    ('train', ['--resolution', '0'], 'must be positive'),
+    ('train', ['--resolution', 'abc'], 'not a resolution'),
+    ('train', ['--resolution', '10x'], 'not a resolution'),
+    ('train', ['--resolution', '99999'], 'at most'),
+    ('train', ['--no-such-flag'], 'unrecognized arguments'),
+    ('train', ['-o', '{not_a_dir}/sub'], 'cannot write to output directory'),
+    ('train', ['--test', '-r', '{dir}/missing_snapshot'], 'does not exist'),
+    ('train', ['--test', '-r', '{corrupt}'], 'cannot be resumed from'),
+    pytest.param('train', ['-g', '0'], 'needs CuPy', marks=NO_GPU),
+    pytest.param('train', ['-g', '7'], 'needs CuPy', marks=NO_GPU),
+    ('render', ['--resolution', '0'], 'must be positive'),
+    ('render', ['--resolution', '0x5'], 'must be positive'),
+    ('render', ['--resolution', 'abc'], 'not a resolution'),
+    ('render', ['--resolution', '10x'], 'not a resolution'),
+    ('render', ['--resolution', '1x2x3'], 'not a resolution'),
+    ('render', ['--resolution', '30000', '-m', '{good}'], 'GiB of memory'),
+    ('render', ['-n', '0'], 'must be a positive integer'),
+    ('render', ['--colormap', 'nope'], 'unknown colormap'),
+    ('render', ['-m', '{dir}/missing.npz'], 'does not exist'),
+    ('render', ['-m', '{dir}'], 'is a directory'),
+    ('render', ['-m', '{corrupt}'], 'corrupt'),
+    ('render', ['-m', '{truncated}'], 'corrupt'),
+    ('render', ['-m', '{wrong_keys}'], 'does not match'),
+    ('render', ['-m', '{no_latent}'], 'does not record its latent size'),
+    ('render', ['-m', '{other_latent}'], 'does not match a SamplingVAE with n_latent=8'),
+    ('render', ['-m', '{pickled}'], 'pickled'),
+    ('render', ['-m', '{good}', '-o', '{not_a_dir}/x.png'], 'cannot write to output directory'),
+    pytest.param('render', ['-m', '{good}', '-g', '0'], 'needs CuPy', marks=NO_GPU),
+]
+
+
+@pytest.mark.parametrize('script,argv,message', BAD_INPUTS)
+def test_bad_input_is_one_line_and_exit_2(script, argv, message, model_files, capsys):
+    main = {'train': train.main, 'render': render.main}[script]
+    code, err = run_main(main, [a.format(**model_files) for a in argv], capsys)
+    assert code == 2
+    assert err.count('\n') == 1 and err.startswith(f'{script}.py: error: ') and message in err, err
+    assert 'Traceback' not in err
+
+
+def test_pickled_model_never_runs_code(model_files, capsys):
+    run_main(render.main, ['-m', model_files['pickled']], capsys)
+    assert not os.path.exists(model_files['pickle_victim'])
+
+
+def test_missing_or_corrupt_mnist_is_one_line(monkeypatch, tmp_path, model_files, capsys):
+    monkeypatch.setattr(data, 'MNIST_PATH', str(tmp_path / 'gone.npz'))
+    code, err = run_main(render.main, ['-m', model_files['good']], capsys)
+    assert code == 2 and 'MNIST file' in err and 'missing' in err
+    (tmp_path / 'gone.npz').write_bytes(b'x')
+    code, err = run_main(train.main, ['--test', '-o', str(tmp_path / 'out')], capsys)
+    assert code == 2 and 'corrupt' in err
+
+
+def test_a_real_process_prints_no_traceback(model_files):
+    """The same through the interpreter, as a user sees it."""
+    result = subprocess.run([sys.executable, 'render.py', '-m', model_files['corrupt']], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith('render.py: error: model file') and 'Traceback' not in result.stderr

@@ -1,0 +1,134 @@
+"""Real runs on CPU: a tiny training, rendering from its model, kill and resume, NaN stop, determinism."""
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+import numpy
+import pytest
+
+import compat  # noqa: F401
+import chainer
+
+import train
+from conftest import ROOT
+from model import SamplingVAE, load_model
+
+
+def run(script, *args, check=True):
+    result = subprocess.run([sys.executable, script, *map(str, args)], cwd=ROOT, capture_output=True, text=True)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def log_without_times(out):
+    with open(os.path.join(out, 'log')) as f:
+        return [{k: v for k, v in entry.items() if k != 'elapsed_time'} for entry in json.load(f)]
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp('train')
+    run('train.py', '--test', '-e', 2, '-z', 4, '-o', out, '--no-progress', '--resolution', 56)
+    return out
+
+
+def test_tiny_training_lowers_the_loss_and_writes_everything(trained):
+    log = log_without_times(trained)
+    assert [entry['epoch'] for entry in log] == [1, 2]
+    assert log[1]['main/loss'] < log[0]['main/loss']
+    for entry in log:
+        assert entry['main/loss'] == pytest.approx(entry['main/rec'] + entry['main/kl'], rel=1e-5)
+        assert 50 < entry['validation/main/loss'] < 700  # nats per image, not per pixel
+    for name in ('model.npz', 'loss.png', 'figures/epoch_001.png', 'figures/epoch_002.png', 'snapshot_epoch_2'):
+        assert os.path.isfile(os.path.join(trained, name)), name
+    assert load_model(os.path.join(trained, 'model.npz')).n_latent == 4
+
+
+def image_size(path):
+    import matplotlib.image
+    return matplotlib.image.imread(path).shape[:2]
+
+
+def test_epoch_figure_has_originals_and_renders_side_by_side(trained):
+    cell, border = 56, 2
+    grid = 4 * cell + 3 * border
+    assert image_size(os.path.join(trained, 'figures', 'epoch_002.png')) == (grid, 2 * grid + 4 * border)
+
+
+@pytest.mark.parametrize('resolution,n,cols,rows,height,width', [
+    ('168', 16, 4, 4, 168, 168), ('40x24', 3, 3, 1, 24, 40), ('31', 5, 4, 2, 31, 31)])
+def test_render_writes_an_image_of_the_right_size(trained, tmp_path, resolution, n, cols, rows, height, width):
+    out = tmp_path / 'r.png'
+    result = run('render.py', '-m', trained / 'model.npz', '--resolution', resolution, '-n', n, '-o', out)
+    assert result.stdout.strip() == str(out)
+    grid_w, grid_h = cols * width + (cols - 1) * 2, rows * height + (rows - 1) * 2
+    assert image_size(out) == (grid_h, 2 * grid_w + 8)
+
+
+def test_same_seed_gives_the_same_log(trained, tmp_path):
+    run('train.py', '--test', '-e', 2, '-z', 4, '-o', tmp_path, '--no-progress', '--resolution', 56)
+    assert log_without_times(tmp_path) == log_without_times(trained)
+
+
+def test_kill_and_resume_continues_the_epoch_count(tmp_path):
+    args = [sys.executable, 'train.py', '--test', '-e', '3', '-z', '4', '-o', str(tmp_path), '--no-progress',
+            '--resolution', '28']
+    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not os.path.exists(tmp_path / 'snapshot_epoch_1') and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert os.path.exists(tmp_path / 'snapshot_epoch_1')
+    assert not os.path.exists(tmp_path / 'snapshot_epoch_3')
+    result = run('train.py', *args[2:], '-r', 'auto')
+    assert 'resumed from' in result.stdout
+    resumed_at = int(result.stdout.split('resumed from')[1].split('at epoch')[1].split(',')[0])
+    assert resumed_at >= 1
+    log = log_without_times(tmp_path)
+    assert [entry['epoch'] for entry in log] == [1, 2, 3]
+    assert log[-1]['iteration'] == 3 * 8  # 512 images / batch 64: no step lost or repeated
+
+
+def test_nonfinite_loss_stops_with_epoch_and_iteration_and_keeps_the_snapshot(tmp_path, monkeypatch, capsys):
+    class Diverging(SamplingVAE):
+        calls = 0
+
+        def __call__(self, x):
+            loss = super().__call__(x)
+            if chainer.config.train:
+                Diverging.calls += 1
+                if Diverging.calls == 11:  # the third step of epoch 2
+                    loss = loss * numpy.float32('nan')
+                    chainer.report({'loss': loss}, self)
+            return loss
+
+    monkeypatch.setattr(train, 'SamplingVAE', Diverging)
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(['--test', '-e', '3', '-z', '4', '-o', str(tmp_path), '--no-progress', '--resolution', '28'])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1
+    assert 'loss became nan at epoch 2, iteration 11' in err and err.count('\n') == 1
+    assert os.path.exists(tmp_path / 'snapshot_epoch_1') and not os.path.exists(tmp_path / 'snapshot_epoch_2')
+    model = load_model(str(tmp_path / 'model.npz'))
+    assert all(numpy.isfinite(p.array).all() for p in model.params())
+
+
+def test_large_render_memory_is_bounded_by_the_chunk(trained, tmp_path):
+    """2048x2048 evaluated at once would need > 10 GB of activations; in chunks it stays small."""
+    code = ('import resource, sys, render; render.main(sys.argv[1:]); '
+            'print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)')
+    def peak_mib(resolution):
+        result = subprocess.run([sys.executable, '-c', code, '-m', str(trained / 'model.npz'), '-n', '1',
+                                 '--resolution', resolution, '-o', str(tmp_path / 'big.png')],
+                                cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return int(result.stdout.split()[-1]) / 1024
+    small, large = peak_mib('32'), peak_mib('2048')
+    assert large - small < 600, (small, large)
+    assert image_size(tmp_path / 'big.png') == (2048, 2 * 2048 + 8)
