@@ -23,14 +23,22 @@ def fail(prog, message, status=2):
     sys.exit(status)
 
 
-def positive_int(text):
+def _int_at_least(text, lowest, name):
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f'{text} must be a positive integer')
+    if value < lowest:
+        raise argparse.ArgumentTypeError(f'{text} must be a {name} integer')
     return value
+
+
+def positive_int(text):
+    return _int_at_least(text, 1, 'positive')
+
+
+def non_negative_int(text):
+    return _int_at_least(text, 0, 'non-negative')
 
 
 MAX_SIDE = 1 << 15  # 32768 pixels a side: beyond that a render takes hours on any machine

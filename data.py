@@ -8,6 +8,7 @@ import compat  # noqa: F401
 import chainer
 
 MNIST_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'mnist.npz')
+MNIST_TEST_SIZE = 10000
 MNIST_SHA256 = '06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64'
 
 

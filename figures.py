@@ -60,3 +60,14 @@ def comparison(originals, renders, cols=4):
     cols = min(cols, len(renders))
     return side_by_side(tile(upscale_nearest(originals, height, width), cols), tile(renders, cols))
 
+
+
+def save_gif(path, frames, fps, colormap='gray'):
+    """An endlessly looping animated GIF of (N, H, W) frames in [0, 1]; returns the path."""
+    from PIL import Image  # Pillow comes with matplotlib
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    images = [Image.fromarray(to_rgb(frame, colormap)) for frame in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+    return path

@@ -56,16 +56,20 @@ class SamplingDecoder(chainer.Chain):
 class SamplingVAE(chainer.Chain):
     """Encoder 784 -> 256 -> 256 -> (mu, ln_var); decoder SamplingDecoder; loss in nats per image."""
 
-    def __init__(self, n_latent=8, n_in=784, n_hidden=256):
+    def __init__(self, n_latent=8, n_in=784, n_hidden=256, fast=False):
         super().__init__()
         self.n_latent = n_latent
+        if fast:  # the same function and parameters, computed faster (fastpath.py)
+            from fastpath import FastSamplingDecoder as decoder_class
+        else:
+            decoder_class = SamplingDecoder
         initializer = chainer.initializers.HeNormal()
         with self.init_scope():
             self.encoder1 = L.Linear(n_in, n_hidden, initialW=initializer)
             self.encoder2 = L.Linear(n_hidden, n_hidden, initialW=initializer)
             self.encoder_mu = L.Linear(n_hidden, n_latent, initialW=initializer)
             self.encoder_ln_var = L.Linear(n_hidden, n_latent, initialW=initializer)
-            self.decoder = SamplingDecoder(n_latent)
+            self.decoder = decoder_class(n_latent)
 
     def encode(self, x):
         """(mu, ln_var) of q(z | x). In training the input is binarised at random, as in the article."""
@@ -140,7 +144,7 @@ def save_model(model, path):
     os.replace(tmp, path)
 
 
-def load_model(path):
+def load_model(path, fast=False):
     """A SamplingVAE from a file written by save_model. Never unpickles: a model file is data."""
     if os.path.isdir(path):
         raise ModelFileError(f'model file {path} is a directory, not a file')
@@ -157,7 +161,7 @@ def load_model(path):
         raise ModelFileError(f'model file {path} is corrupt or not an .npz file ({type(e).__name__}: {e})') from None
     if 'n_latent' not in arrays or arrays['n_latent'].shape != () or arrays['n_latent'].dtype.kind not in 'iu':
         raise ModelFileError(f'model file {path} does not record its latent size (not written by train.py?)')
-    model = SamplingVAE(int(arrays.pop('n_latent')))
+    model = SamplingVAE(int(arrays.pop('n_latent')), fast=fast)
     try:
         chainer.serializers.NpzDeserializer(arrays).load(model)
     except (KeyError, ValueError, TypeError) as e:

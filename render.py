@@ -1,7 +1,13 @@
-"""Render digits from a trained model at any resolution.
+"""Render digits from a trained model at any resolution, and explore its latent space.
 
-    python render.py --resolution 168        # 16 test digits: originals (left) vs rendered (right)
-    python render.py --resolution 320x200    # any width x height
+    python render.py --resolution 168               # 16 test digits: originals (left), renders (right)
+    python render.py --resolution 320x200           # any width x height
+    python render.py --sample 16 --seed 1           # digits decoded from z ~ N(0, I)
+    python render.py --interpolate 0 1 --frames 24  # GIF (and PNG strip) along the latent path 0 -> 1
+    python render.py --traverse --index 0           # one row per latent dimension, offsets -3..3
+    python render.py --region -0.2 -0.2 0.2 0.2 --resolution 2048 -n 1   # zoom into the (u, v) plane
+
+Each mode writes one file (the interpolation also a strip) and prints its path.
 """
 import os
 
@@ -15,20 +21,52 @@ import data
 import figures
 from model import ModelFileError, load_model, render
 
+IMAGE_BYTES_PER_PIXEL = 24  # render, upscaled original and both grid halves in float32, then index and RGB bytes
+
 
 def parse_args(argv=None):
-    parser = cli.ArgumentParser(prog='render.py', description='Render digits from a trained sampling VAE at any resolution')
+    parser = cli.ArgumentParser(prog='render.py',
+                                description='Render digits from a trained sampling VAE at any resolution')
     parser.add_argument('--model', '-m', default=os.path.join('results', 'model.npz'),
                         help='model file written by train.py (default results/model.npz)')
-    parser.add_argument('--out', '-o', default=None, help='output PNG (default renders/render_WxH.png beside the model)')
+    parser.add_argument('--out', '-o', default=None, help='output file (default: renders/ beside the model)')
     cli.add_device_flag(parser)
     parser.add_argument('--resolution', type=cli.resolution, default=(168, 168), help='N or WxH (default 168)')
     parser.add_argument('-n', type=cli.positive_int, default=16, help='how many test digits (default 16)')
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument('--sample', type=cli.positive_int, metavar='N', help='N digits from z ~ N(0, I)')
+    mode.add_argument('--interpolate', nargs=2, metavar=('A', 'B'),
+                      help="GIF along the straight latent path between test digits A and B (indices or 'random')")
+    mode.add_argument('--traverse', action='store_true',
+                      help='vary one latent dimension at a time by -3..3 around the z of test digit --index')
+    parser.add_argument('--index', type=cli.non_negative_int, default=0, help='test digit for --traverse (default 0)')
+    parser.add_argument('--steps', type=cli.positive_int, default=7, help='columns of --traverse (default 7)')
+    parser.add_argument('--frames', type=cli.positive_int, default=16, help='frames of --interpolate (default 16)')
+    parser.add_argument('--fps', type=cli.positive_int, default=8, help='frames per second of the GIF (default 8)')
+    parser.add_argument('--region', type=float, nargs=4, metavar=('U0', 'V0', 'U1', 'V1'),
+                        help='render only this rectangle of the (u, v) plane (the image is [-1, 1] x [-1, 1])')
+    parser.add_argument('--seed', type=int, default=0, help='random seed for --sample and random indices')
+    parser.add_argument('--faithful', action='store_true',
+                        help="evaluate with the article's decoder code literally (default: fastpath.py)")
     parser.add_argument('--colormap', default='gray', help='matplotlib colormap name (default gray)')
     args = parser.parse_args(argv)
     if args.colormap not in matplotlib_colormaps():
         parser.error(f'unknown colormap {args.colormap!r} (try gray, viridis, magma, ...)')
+    if args.region and (args.region[0] == args.region[2] or args.region[1] == args.region[3]):
+        parser.error('--region needs U0 != U1 and V0 != V1')
+    if args.interpolate:
+        args.interpolate = [test_index(parser, a) for a in args.interpolate]
+    if args.index >= data.MNIST_TEST_SIZE:
+        parser.error(f'--index must be below {data.MNIST_TEST_SIZE}')
     return args
+
+
+def test_index(parser, text):
+    if text == 'random':
+        return text
+    if not text.isdigit() or int(text) >= data.MNIST_TEST_SIZE:
+        parser.error(f"--interpolate takes test indices 0..{data.MNIST_TEST_SIZE - 1} or 'random', not {text!r}")
+    return int(text)
 
 
 def matplotlib_colormaps():
@@ -43,32 +81,95 @@ def encode(model, x):
     return chainer.backend.CpuDevice().send(z.array)
 
 
-IMAGE_BYTES_PER_PIXEL = 24  # render, upscaled original and both grid halves in float32, then index and RGB bytes
+def draw(model, z, args):
+    """Probabilities (N, H, W) of latents z at the chosen resolution and region."""
+    region = args.region or (-1.0, -1.0, 1.0, 1.0)
+    return render(model.decoder, z, *args.resolution, region=region)[:, 0]
 
 
-def reconstruction(model, args):
-    x_test, _ = data.load_mnist('test')
+def reconstruction(model, args, x_test):
     originals = x_test[:args.n]
-    images = render(model.decoder, encode(model, originals), *args.resolution)[:, 0]
+    images = draw(model, encode(model, originals), args)
+    if args.region:  # a zoom has no original to compare with
+        return figures.tile(images, min(4, len(images)))
     return figures.comparison(originals[:, 0], images)
+
+
+def samples(model, args):
+    z = numpy.random.RandomState(args.seed).standard_normal((args.sample, model.n_latent)).astype(numpy.float32)
+    return figures.tile(draw(model, z, args))
+
+
+def traverse(model, args, x_test):
+    z = encode(model, x_test[args.index:args.index + 1])[0]
+    offsets = numpy.linspace(-3.0, 3.0, args.steps, dtype=numpy.float32)
+    grid = numpy.repeat(z[None, None], model.n_latent, axis=0).repeat(args.steps, axis=1)  # (dims, steps, n)
+    for dim in range(model.n_latent):
+        grid[dim, :, dim] += offsets
+    return figures.tile(draw(model, grid.reshape(-1, model.n_latent), args), cols=args.steps)
+
+
+def interpolation(model, args, x_test):
+    rng = numpy.random.RandomState(args.seed)
+    a, b = (rng.randint(len(x_test)) if i == 'random' else i for i in args.interpolate)
+    z_a, z_b = encode(model, x_test[[a, b]])
+    t = numpy.linspace(0.0, 1.0, args.frames, dtype=numpy.float32)[:, None]
+    return draw(model, (1 - t) * z_a + t * z_b, args), (a, b)
+
+
+def default_path(args):
+    height, width = args.resolution
+    size = f'{width}x{height}'
+    if args.sample:
+        name = f'samples_{size}_seed{args.seed}.png'
+    elif args.interpolate:
+        name = f'interpolate_{args.interpolate[0]}_{args.interpolate[1]}_{size}.gif'
+    elif args.traverse:
+        name = f'traverse_{args.index}_{size}.png'
+    else:
+        name = f'render_{size}.png'
+    return os.path.join(os.path.dirname(args.model), 'renders', name)
+
+
+def image_count(args, n_latent=16):
+    if args.sample:
+        return args.sample
+    if args.interpolate:
+        return 2 * args.frames  # the frames and the strip
+    if args.traverse:
+        return n_latent * args.steps
+    return 2 * args.n
+
+
+def run(args, out):
+    height, width = args.resolution
+    cli.check_memory(image_count(args) * height * width * IMAGE_BYTES_PER_PIXEL, f'{image_count(args)} images '
+                     f'at {width}x{height}')
+    device = cli.device_for(args.gpu)
+    cli.writable_directory(os.path.dirname(os.path.abspath(out)))
+    model = load_model(args.model, fast=not args.faithful)
+    model.to_device(device)
+    if args.sample:
+        return [figures.save_image(out, samples(model, args), args.colormap)]
+    x_test, _ = data.load_mnist('test')
+    if args.traverse:
+        return [figures.save_image(out, traverse(model, args, x_test), args.colormap)]
+    if args.interpolate:
+        frames, _ = interpolation(model, args, x_test)
+        strip = os.path.splitext(out)[0] + '_strip.png'
+        return [figures.save_gif(out, frames, args.fps, args.colormap),
+                figures.save_image(strip, figures.tile(frames, cols=len(frames)), args.colormap)]
+    return [figures.save_image(out, reconstruction(model, args, x_test), args.colormap)]
 
 
 def main(argv=None):
     args = parse_args(argv)
-    height, width = args.resolution
-    out = args.out or os.path.join(os.path.dirname(args.model), 'renders', f'render_{width}x{height}.png')
+    out = args.out or default_path(args)
     try:
-        device = cli.device_for(args.gpu)
-        cli.writable_directory(os.path.dirname(os.path.abspath(out)))
-        cli.check_memory(args.n * height * width * IMAGE_BYTES_PER_PIXEL,
-                         f'{args.n} digits at {width}x{height}')
-        model = load_model(args.model)
-        model.to_device(device)
-        image = reconstruction(model, args)
-        figures.save_image(out, image, args.colormap)
+        paths = run(args, out)
     except (cli.UsageError, data.DataFileError, ModelFileError) as e:
         cli.fail('render.py', str(e))
-    print(out)
+    print('\n'.join(paths))
 
 
 if __name__ == '__main__':

@@ -41,6 +41,8 @@ def parse_args(argv=None):
     parser.add_argument('--n-train', type=cli.positive_int, default=None,
                         help='train on the first N training images only (default: all 60000)')
     parser.add_argument('--test', action='store_true', help='tiny run: 512 train and 256 test images')
+    parser.add_argument('--faithful', action='store_true',
+                        help="run the article's decoder code literally (default: fastpath.py, the same function)")
     parser.add_argument('--no-progress', action='store_true', help='no progress bar (for logs and CI)')
     args = parser.parse_args(argv)
     if args.epoch is None:
@@ -52,13 +54,46 @@ class NonFiniteLoss(Exception):
     pass
 
 
-def stop_on_nonfinite_loss(trainer):
-    """Stop before a NaN/inf loss reaches a snapshot or the model file."""
-    loss = trainer.observation.get('main/loss')
-    if loss is not None and not math.isfinite(float(loss.array)):
+class StopOnNonfiniteLoss(training.Extension):
+    """Stop before a NaN/inf loss reaches a snapshot or the model file.
+
+    Losses are collected every iteration and checked every `check_every` iterations and before any
+    snapshot, so a GPU is not made to wait for the host at each step."""
+    trigger = (1, 'iteration')
+    priority = training.PRIORITY_WRITER + 1  # before the snapshot and model writers of the same iteration
+
+    def __init__(self, check_every=100):
+        self.check_every = check_every
+        self.pending = []  # (epoch, iteration, loss as a 0-d array, possibly on the GPU)
+
+    def __call__(self, trainer):
         updater = trainer.updater
-        raise NonFiniteLoss(f'loss became {float(loss.array)} at epoch {updater.epoch + 1}, '
-                            f'iteration {updater.iteration}; training stopped, last snapshot left intact')
+        self.pending.append((updater.epoch_detail, updater.iteration, trainer.observation['main/loss'].array))
+        if updater.is_new_epoch or updater.iteration % self.check_every == 0:
+            self.check()
+
+    def check(self):
+        if not self.pending:
+            return
+        losses = chainer.backend.CpuDevice().send(
+            chainer.backend.get_array_module(self.pending[0][2]).stack([loss for _, _, loss in self.pending]))
+        bad = numpy.flatnonzero(~numpy.isfinite(losses))
+        pending, self.pending = self.pending, []
+        if len(bad):
+            epoch_detail, iteration, _ = pending[bad[0]]
+            raise NonFiniteLoss(f'loss became {losses[bad[0]]} at epoch {math.ceil(epoch_detail)}, '
+                                f'iteration {iteration}; training stopped, last snapshot left intact')
+
+
+def resident_batches(images, device):
+    """Keep the training images on the device; the iterator yields indices and a batch is one gather.
+    The same batches as iterating over the images (the shuffle depends only on the length)."""
+    images = device.send(images)
+
+    @chainer.dataset.converter()
+    def gather(indices, device):
+        return images[device.xp.asarray(numpy.asarray(indices))]
+    return numpy.arange(len(images)), gather
 
 
 def epoch_figure(model, originals, out, resolution):
@@ -110,17 +145,21 @@ def build_trainer(args, device):
         x_train, x_test = x_train[:512], x_test[:256]
     elif args.n_train:
         x_train = x_train[:args.n_train]
-    model = SamplingVAE(args.dimz)
+    model = SamplingVAE(args.dimz, fast=not args.faithful)
     model.to_device(device)
     optimizer = chainer.optimizers.Adam()
     optimizer.setup(model)
 
-    train_iter = chainer.iterators.SerialIterator(x_train, args.batchsize)
+    if args.faithful:
+        train_data, converter = x_train, chainer.dataset.concat_examples
+    else:
+        train_data, converter = resident_batches(x_train, device)
+    train_iter = chainer.iterators.SerialIterator(train_data, args.batchsize)
     test_iter = chainer.iterators.SerialIterator(x_test, args.batchsize, repeat=False, shuffle=False)
-    updater = training.updaters.StandardUpdater(train_iter, optimizer, device=device)
+    updater = training.updaters.StandardUpdater(train_iter, optimizer, converter=converter, device=device)
     trainer = training.Trainer(updater, (args.epoch, 'epoch'), out=args.out)
 
-    trainer.extend(stop_on_nonfinite_loss, trigger=(1, 'iteration'), priority=training.PRIORITY_WRITER + 1)
+    trainer.extend(StopOnNonfiniteLoss())
     trainer.extend(extensions.Evaluator(test_iter, model, device=device))
     trainer.extend(extensions.snapshot(filename='snapshot_epoch_{.updater.epoch}', n_retains=2))
     trainer.extend(save_model_each_epoch(model, os.path.join(args.out, 'model.npz')))
@@ -140,7 +179,7 @@ def main(argv=None):
     try:
         device = cli.device_for(args.gpu)
         cli.writable_directory(args.out)
-        numpy.random.seed(args.seed)
+        numpy.random.seed(args.seed)  # shuffling, binarisation and z noise on CPU
         if device.xp is not numpy:
             device.xp.random.seed(args.seed)
         trainer = build_trainer(args, device)

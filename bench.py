@@ -1,0 +1,191 @@
+"""Speed of the article's decoder path against the fast path, on CPU and (with CuPy) GPU.
+
+    python bench.py                 # table
+    python bench.py --json          # the same numbers as JSON
+    python bench.py --device gpu --tf32
+
+Training: images/s over whole iterations (forward, backward, Adam, host-to-device copy), after warm-up.
+Rendering: pixels/s of 16 digits at 168x168 and 1 digit at 1024x1024. Memory: peak bytes allocated by
+NumPy (tracemalloc) on CPU, CuPy's memory pool on GPU. Ceiling: this device's sgemm GFLOP/s divided
+by the decoder's FLOP per image.
+"""
+import json
+import os
+import sys
+import time
+import tracemalloc
+
+import numpy
+
+import compat  # noqa: F401
+import chainer
+
+import cli
+import data
+from model import SamplingVAE, render
+
+POINTS = 28 * 28
+UNITS = (256, 256, 256)
+
+
+def decoder_flop_per_image(n_latent, training=True):
+    """Matrix-product FLOP of the decoder per 28x28 image: forward, and in training 2 more (gx, gW)."""
+    widths = (2 + n_latent,) + UNITS + (1,)
+    forward = sum(2 * a * b for a, b in zip(widths[:-1], widths[1:])) * POINTS
+    return 3 * forward if training else forward
+
+
+def synchronize(xp):
+    if xp is not numpy:
+        xp.cuda.Device().synchronize()
+
+
+def sgemm_gflops(xp, rows=50176, size=256, repeats=10):
+    """float32 matrix product of the decoder's own shape: (rows x 256) @ (256 x 256)."""
+    a = xp.asarray(numpy.random.rand(rows, size).astype(numpy.float32))
+    b = xp.asarray(numpy.random.rand(size, size).astype(numpy.float32))
+    best = float('inf')
+    for _ in range(repeats):
+        synchronize(xp)
+        start = time.perf_counter()
+        a @ b
+        synchronize(xp)
+        best = min(best, time.perf_counter() - start)
+    return 2 * rows * size * size / best / 1e9
+
+
+def make_updater(x_train, device, batchsize, fast, n_latent=8):
+    numpy.random.seed(0)
+    model = SamplingVAE(n_latent, fast=fast)
+    model.to_device(device)
+    optimizer = chainer.optimizers.Adam()
+    optimizer.setup(model)
+    iterator = chainer.iterators.SerialIterator(x_train, batchsize)
+    return chainer.training.updaters.StandardUpdater(iterator, optimizer, device=device), model
+
+
+def train_throughput(x_train, device, batchsize, fast, warmup, iterations):
+    updater, _ = make_updater(x_train, device, batchsize, fast)
+    for _ in range(warmup):
+        updater.update()
+    synchronize(device.xp)
+    start = time.perf_counter()
+    for _ in range(iterations):
+        updater.update()
+    synchronize(device.xp)
+    return batchsize * iterations / (time.perf_counter() - start)
+
+
+def peak_train_memory(x_train, device, batchsize, fast):
+    """Peak bytes for two training steps: NumPy allocations on CPU, CuPy pool on GPU."""
+    updater, _ = make_updater(x_train, device, batchsize, fast)
+    if device.xp is numpy:
+        tracemalloc.start()
+        for _ in range(2):
+            updater.update()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak
+    pool = device.xp.get_default_memory_pool()
+    pool.free_all_blocks()
+    for _ in range(2):
+        updater.update()
+    synchronize(device.xp)
+    return pool.total_bytes()
+
+
+def render_throughput(x_test, device, fast, count, size, repeats):
+    _, model = make_updater(x_test, device, 64, fast)
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        z = model.latent(device.send(x_test[:count]))[0].array
+    render(model.decoder, z, size, size)  # warm-up (kernel compilation on GPU)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        render(model.decoder, z, size, size)  # ends with a copy to the host: synchronised
+    return count * size * size * repeats / (time.perf_counter() - start)
+
+
+def bench_device(device, quick):
+    xp = device.xp
+    gpu = xp is not numpy
+    (x_train, _), (x_test, _) = data.load_mnist('train'), data.load_mnist('test')
+    warmup, iterations = (20, 200) if gpu else (2, 6 if quick else 12)
+    gflops = sgemm_gflops(xp)
+    ceiling = gflops * 1e9 / decoder_flop_per_image(8)
+    rows = []
+    for path, fast in (('faithful', False), ('fast', True)):
+        row = {'device': 'gpu' if gpu else 'cpu', 'path': path}
+        for batchsize in (64, 100):
+            ips = train_throughput(x_train, device, batchsize, fast, warmup, iterations)
+            row[f'train_images_per_s_b{batchsize}'] = ips
+            row[f'ceiling_fraction_b{batchsize}'] = ips / ceiling
+        row['epoch_seconds_b64'] = len(x_train) / row['train_images_per_s_b64']
+        row['render_168_pixels_per_s'] = render_throughput(x_test, device, fast, 16, 168, 5 if gpu else 1)
+        row['render_1024_pixels_per_s'] = render_throughput(x_test, device, fast, 1, 1024, 5 if gpu else 1)
+        row['peak_train_bytes_b64'] = peak_train_memory(x_train, device, 64, fast)
+        rows.append(row)
+    return {'sgemm_gflops': gflops, 'ceiling_images_per_s': ceiling, 'rows': rows}
+
+
+def describe(device):
+    if device.xp is numpy:
+        return f'CPU ({os.cpu_count()} cores), NumPy {numpy.__version__}'
+    props = device.xp.cuda.runtime.getDeviceProperties(device.device.id)
+    tf32 = ' TF32' if os.environ.get('CUPY_TF32') == '1' else ''
+    return f'{props["name"].decode()}, CuPy {device.xp.__version__}{tf32}'
+
+
+def table(result):
+    lines = [f'{result["device"]}: sgemm {result["sgemm_gflops"]:.0f} GFLOP/s, '
+             f'ceiling {result["ceiling_images_per_s"]:.0f} images/s for the decoder\'s '
+             f'{decoder_flop_per_image(8) / 1e9:.2f} GFLOP per image (forward + backward)']
+    header = ('path', 'train img/s b64', 'b100', 'of ceiling', 's/epoch b64', 'render 168 Mpx/s',
+              'render 1024 Mpx/s', 'peak MiB b64')
+    lines.append(' | '.join(header))
+    rows = result['rows']
+    for row in rows:
+        lines.append(' | '.join([
+            row['path'], f'{row["train_images_per_s_b64"]:.0f}', f'{row["train_images_per_s_b100"]:.0f}',
+            f'{100 * row["ceiling_fraction_b64"]:.0f}%', f'{row["epoch_seconds_b64"]:.1f}',
+            f'{row["render_168_pixels_per_s"] / 1e6:.2f}', f'{row["render_1024_pixels_per_s"] / 1e6:.2f}',
+            f'{row["peak_train_bytes_b64"] / 2**20:.0f}']))
+    faithful, fast = rows
+    ratio = lambda key: fast[key] / faithful[key]
+    lines.append(f'fast / faithful: train b64 {ratio("train_images_per_s_b64"):.2f}x, '
+                 f'b100 {ratio("train_images_per_s_b100"):.2f}x, render 168 {ratio("render_168_pixels_per_s"):.2f}x, '
+                 f'render 1024 {ratio("render_1024_pixels_per_s"):.2f}x')
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    parser = cli.ArgumentParser(prog='bench.py', description='Benchmark the faithful and fast decoder paths')
+    parser.add_argument('--device', choices=('cpu', 'gpu', 'all'), default='all',
+                        help='all: the CPU, and GPU 0 where CuPy finds one')
+    parser.add_argument('--tf32', action='store_true', help='GPU: let cuBLAS use TF32 (changes numerics)')
+    parser.add_argument('--quick', action='store_true', help='fewer CPU iterations')
+    parser.add_argument('--json', action='store_true', help='print JSON instead of a table')
+    args = parser.parse_args(argv)
+    if args.tf32:
+        os.environ['CUPY_TF32'] = '1'  # read by CuPy when it first calls cuBLAS
+    devices = []
+    if args.device in ('cpu', 'all'):
+        devices.append(chainer.get_device('@numpy'))
+    if args.device in ('gpu', 'all'):
+        try:
+            devices.append(cli.device_for(0))
+        except cli.UsageError as e:
+            if args.device == 'gpu':
+                cli.fail('bench.py', str(e))
+    results = []
+    for device in devices:
+        result = bench_device(device, args.quick)
+        result['device'] = describe(device)
+        results.append(result)
+        if not args.json:
+            print(table(result), flush=True)
+    if args.json:
+        print(json.dumps(results, indent=1))
+
+
+if __name__ == '__main__':
+    main()
