@@ -132,3 +132,56 @@ def test_large_render_memory_is_bounded_by_the_chunk(trained, tmp_path):
     small, large = peak_mib('32'), peak_mib('2048')
     assert large - small < 600, (small, large)
     assert image_size(tmp_path / 'big.png') == (2048, 2 * 2048 + 8)
+
+
+def pixels(path):
+    import matplotlib.image
+    return matplotlib.image.imread(path)
+
+
+def gif_frames(path):
+    from PIL import Image
+    with Image.open(path) as gif:
+        return gif.n_frames, gif.size
+
+
+def test_samples_have_the_right_size_are_seeded_and_differ_by_seed(trained, tmp_path):
+    a, b, c = (tmp_path / f'{name}.png' for name in 'abc')
+    run('render.py', '-m', trained / 'model.npz', '--sample', 6, '--resolution', '20x12', '--seed', 1, '-o', a)
+    run('render.py', '-m', trained / 'model.npz', '--sample', 6, '--resolution', '20x12', '--seed', 1, '-o', b)
+    run('render.py', '-m', trained / 'model.npz', '--sample', 6, '--resolution', '20x12', '--seed', 2, '-o', c)
+    assert pixels(a).shape[:2] == (2 * 12 + 2, 3 * 20 + 2 * 2)  # 6 samples: 2 rows of 3
+    assert (pixels(a) == pixels(b)).all() and not (pixels(a) == pixels(c)).all()
+
+
+def test_interpolation_writes_a_gif_and_a_strip(trained, tmp_path):
+    out = tmp_path / 'walk.gif'
+    result = run('render.py', '-m', trained / 'model.npz', '--interpolate', 0, 1, '--frames', 5, '--fps', 10,
+                 '--resolution', 24, '-o', out)
+    assert result.stdout.split() == [str(out), str(tmp_path / 'walk_strip.png')]
+    assert gif_frames(out) == (5, (24, 24))
+    strip = pixels(tmp_path / 'walk_strip.png')
+    assert strip.shape[:2] == (24, 5 * 24 + 4 * 2)
+    assert not (strip[:, :24] == strip[:, -24:]).all()  # digit 0 (a 7) and digit 1 (a 2) differ
+    other = tmp_path / 'other.gif'
+    run('render.py', '-m', trained / 'model.npz', '--interpolate', 'random', 'random', '--seed', 3,
+        '--frames', 5, '--resolution', 24, '-o', other)
+    assert not (pixels(tmp_path / 'other_strip.png') == strip).all()
+
+
+def test_traverse_has_one_row_per_latent_dimension(trained, tmp_path):
+    out = tmp_path / 't.png'
+    run('render.py', '-m', trained / 'model.npz', '--traverse', '--steps', 5, '--resolution', 16, '-o', out)
+    image = pixels(out)
+    assert image.shape[:2] == (4 * 16 + 3 * 2, 5 * 16 + 4 * 2)  # the fixture's model has 4 latent dimensions
+    assert not (image[:16, :16] == image[:16, -16:]).all()
+
+
+def test_region_zooms_into_the_uv_plane(trained, tmp_path):
+    """65 points over [-1, 1] step 1/32; 33 points over [0, 1] are the same points: the lower right quarter."""
+    whole, zoom = tmp_path / 'whole.png', tmp_path / 'zoom.png'
+    run('render.py', '-m', trained / 'model.npz', '-n', 1, '--resolution', 65, '-o', whole, '--region', -1, -1, 1, 1)
+    run('render.py', '-m', trained / 'model.npz', '-n', 1, '--resolution', 33, '-o', zoom, '--region', 0, 0, 1, 1)
+    assert pixels(zoom).shape[:2] == (33, 33)
+    numpy.testing.assert_allclose(pixels(zoom), pixels(whole)[32:, 32:], atol=1.5 / 255)
+    assert pixels(zoom).std() > 0
