@@ -43,6 +43,8 @@ def parse_args(argv=None):
     parser.add_argument('--test', action='store_true', help='tiny run: 512 train and 256 test images')
     parser.add_argument('--faithful', action='store_true',
                         help="run the article's decoder code literally (default: fastpath.py, the same function)")
+    parser.add_argument('--tf32', action='store_true',
+                        help='GPU: let cuBLAS multiply float32 matrices in TF32 (faster, changes numerics)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar (for logs and CI)')
     args = parser.parse_args(argv)
     if args.epoch is None:
@@ -178,6 +180,8 @@ def main(argv=None):
     prog = 'train.py'
     try:
         device = cli.device_for(args.gpu)
+        if args.tf32:
+            os.environ['CUPY_TF32'] = '1'  # CuPy reads it at its first float32 matrix product
         cli.writable_directory(args.out)
         numpy.random.seed(args.seed)  # shuffling, binarisation and z noise on CPU
         if device.xp is not numpy:
