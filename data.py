@@ -44,3 +44,11 @@ def get_mnist(path=None, withlabel=True):
     if not withlabel:
         return x_train, x_test
     return chainer.datasets.TupleDataset(x_train, y_train), chainer.datasets.TupleDataset(x_test, y_test)
+
+
+def downsample(images, size):
+    """Area averaging of (N, C, 28, 28) images to (N, C, size, size); size must divide the side."""
+    n, c, height, width = images.shape
+    if height % size or width % size:
+        raise ValueError(f'{size} does not divide {height}x{width}')
+    return images.reshape(n, c, size, height // size, size, width // size).mean(axis=(3, 5), dtype=numpy.float32)

@@ -56,9 +56,10 @@ class SamplingDecoder(chainer.Chain):
 class SamplingVAE(chainer.Chain):
     """Encoder 784 -> 256 -> 256 -> (mu, ln_var); decoder SamplingDecoder; loss in nats per image."""
 
-    def __init__(self, n_latent=8, n_in=784, n_hidden=256, fast=False):
+    def __init__(self, n_latent=8, n_in=784, n_hidden=256, fast=False, centers=False):
         super().__init__()
-        self.n_latent = n_latent
+        self.n_latent, self.n_in = n_latent, n_in
+        self.centers = centers  # pixel-centre (u, v) grid instead of the article's linspace (evaluate.py)
         if fast:  # the same function and parameters, computed faster (fastpath.py)
             from fastpath import FastSamplingDecoder as decoder_class
         else:
@@ -86,11 +87,19 @@ class SamplingVAE(chainer.Chain):
             return F.gaussian(mu, ln_var), mu, ln_var
         return mu, mu, ln_var
 
+    def decode(self, z, shape):
+        """Logits of images of `shape`: the article's decoder call, or the same on pixel centres."""
+        if not self.centers:
+            return self.decoder(z, shape)
+        u = pixel_coordinates(self.xp, shape[3], centers=True)
+        v = pixel_coordinates(self.xp, shape[2], centers=True)
+        return self.decoder.sample_points(z, u, v)
+
     def __call__(self, x):
         """Negative ELBO in nats per image; reports loss, rec (Bernoulli NLL) and kl."""
         batchsize = len(x)
         z, mu, ln_var = self.latent(x)
-        logits = self.decoder(z, x.shape)
+        logits = self.decode(z, x.shape)
         rec = F.bernoulli_nll(x, logits, reduce='sum') / batchsize
         kl = F.gaussian_kl_divergence(mu, ln_var, reduce='sum') / batchsize
         loss = rec + kl
@@ -139,6 +148,8 @@ def save_model(model, path):
     serializer.save(model)
     arrays = dict(serializer.target)
     arrays['n_latent'] = numpy.array(model.n_latent, dtype=numpy.int64)
+    arrays['n_in'] = numpy.array(model.n_in, dtype=numpy.int64)
+    arrays['centers'] = numpy.array(model.centers)
     tmp = path + '.tmp.npz'
     numpy.savez_compressed(tmp, **arrays)
     os.replace(tmp, path)
@@ -161,7 +172,10 @@ def load_model(path, fast=False):
         raise ModelFileError(f'model file {path} is corrupt or not an .npz file ({type(e).__name__}: {e})') from None
     if 'n_latent' not in arrays or arrays['n_latent'].shape != () or arrays['n_latent'].dtype.kind not in 'iu':
         raise ModelFileError(f'model file {path} does not record its latent size (not written by train.py?)')
-    model = SamplingVAE(int(arrays.pop('n_latent')), fast=fast)
+    n_in, centers = arrays.pop('n_in', numpy.array(784)), arrays.pop('centers', numpy.array(False))
+    if n_in.shape != () or n_in.dtype.kind not in 'iu' or int(numpy.sqrt(n_in)) ** 2 != n_in or centers.dtype != bool:
+        raise ModelFileError(f'model file {path} has a malformed input size or grid flag')
+    model = SamplingVAE(int(arrays.pop('n_latent')), n_in=int(n_in), fast=fast, centers=bool(centers))
     try:
         chainer.serializers.NpzDeserializer(arrays).load(model)
     except (KeyError, ValueError, TypeError) as e:

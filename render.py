@@ -46,8 +46,9 @@ def parse_args(argv=None):
     parser.add_argument('--region', type=float, nargs=4, metavar=('U0', 'V0', 'U1', 'V1'),
                         help='render only this rectangle of the (u, v) plane (the image is [-1, 1] x [-1, 1])')
     parser.add_argument('--seed', type=int, default=0, help='random seed for --sample and random indices')
-    parser.add_argument('--faithful', action='store_true',
-                        help="evaluate with the article's decoder code literally (default: fastpath.py)")
+    parser.add_argument('--decoder', choices=('fast', 'faithful'), default=None,
+                        help="faithful: the article's decoder code literally; fast: fastpath.py, the same function "
+                             "(default: fast on CPU, faithful on GPU until the fast path is verified on one)")
     parser.add_argument('--colormap', default='gray', help='matplotlib colormap name (default gray)')
     args = parser.parse_args(argv)
     if args.colormap not in matplotlib_colormaps():
@@ -84,7 +85,7 @@ def encode(model, x):
 def draw(model, z, args):
     """Probabilities (N, H, W) of latents z at the chosen resolution and region."""
     region = args.region or (-1.0, -1.0, 1.0, 1.0)
-    return render(model.decoder, z, *args.resolution, region=region)[:, 0]
+    return render(model.decoder, z, *args.resolution, region=region, centers=model.centers)[:, 0]
 
 
 def reconstruction(model, args, x_test):
@@ -147,11 +148,15 @@ def run(args, out):
                      f'at {width}x{height}')
     device = cli.device_for(args.gpu)
     cli.writable_directory(os.path.dirname(os.path.abspath(out)))
-    model = load_model(args.model, fast=not args.faithful)
+    fast = args.decoder == 'fast' or (args.decoder is None and device.xp is numpy)
+    model = load_model(args.model, fast=fast)
     model.to_device(device)
     if args.sample:
         return [figures.save_image(out, samples(model, args), args.colormap)]
     x_test, _ = data.load_mnist('test')
+    side = int(round(model.n_in ** 0.5))
+    if side != 28:  # a model trained on downsampled digits (train.py --train-size) encodes those
+        x_test = data.downsample(x_test, side)
     if args.traverse:
         return [figures.save_image(out, traverse(model, args, x_test), args.colormap)]
     if args.interpolate:

@@ -41,12 +41,19 @@ def parse_args(argv=None):
     parser.add_argument('--n-train', type=cli.positive_int, default=None,
                         help='train on the first N training images only (default: all 60000)')
     parser.add_argument('--test', action='store_true', help='tiny run: 512 train and 256 test images')
-    parser.add_argument('--faithful', action='store_true',
-                        help="run the article's decoder code literally (default: fastpath.py, the same function)")
+    parser.add_argument('--decoder', choices=('fast', 'faithful'), default=None,
+                        help="faithful: the article's decoder code literally; fast: fastpath.py, the same function "
+                             "(default: fast on CPU, faithful on GPU until the fast path is verified on one)")
+    parser.add_argument('--train-size', type=cli.positive_int, default=28,
+                        help='train on MNIST area-averaged to NxN (N divides 28; default 28)')
+    parser.add_argument('--grid', choices=('linspace', 'center'), default='linspace',
+                        help="(u, v) of the pixels: the article's linspace(-1, 1), or pixel centres (evaluate.py)")
     parser.add_argument('--tf32', action='store_true',
                         help='GPU: let cuBLAS multiply float32 matrices in TF32 (faster, changes numerics)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar (for logs and CI)')
     args = parser.parse_args(argv)
+    if 28 % args.train_size:
+        parser.error(f'--train-size must divide 28 (1, 2, 4, 7, 14, 28), not {args.train_size}')
     if args.epoch is None:
         args.epoch = 3 if args.test else 50
     return args
@@ -104,7 +111,7 @@ def epoch_figure(model, originals, out, resolution):
     def write_figure(trainer):
         with chainer.using_config('train', False), chainer.no_backprop_mode():
             z, _, _ = model.latent(model.xp.asarray(originals))
-        images = render(model.decoder, z, *resolution)[:, 0]
+        images = render(model.decoder, z, *resolution, centers=model.centers)[:, 0]
         path = os.path.join(out, 'figures', f'epoch_{trainer.updater.epoch:03d}.png')
         figures.save_image(path, figures.comparison(originals[:, 0], images))
     return write_figure
@@ -143,16 +150,19 @@ def resume(trainer, path, out):
 
 def build_trainer(args, device):
     (x_train, _), (x_test, _) = data.load_mnist('train'), data.load_mnist('test')
+    if args.train_size != 28:
+        x_train, x_test = data.downsample(x_train, args.train_size), data.downsample(x_test, args.train_size)
     if args.test:
         x_train, x_test = x_train[:512], x_test[:256]
     elif args.n_train:
         x_train = x_train[:args.n_train]
-    model = SamplingVAE(args.dimz, fast=not args.faithful)
+    fast = args.decoder == 'fast' or (args.decoder is None and device.xp is numpy)
+    model = SamplingVAE(args.dimz, n_in=args.train_size ** 2, fast=fast, centers=args.grid == 'center')
     model.to_device(device)
     optimizer = chainer.optimizers.Adam()
     optimizer.setup(model)
 
-    if args.faithful:
+    if not fast:
         train_data, converter = x_train, chainer.dataset.concat_examples
     else:
         train_data, converter = resident_batches(x_train, device)
