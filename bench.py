@@ -11,7 +11,6 @@ by the decoder's FLOP per image.
 """
 import json
 import os
-import sys
 import time
 import tracemalloc
 

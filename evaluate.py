@@ -25,7 +25,7 @@ import chainer.functions as F
 import cli
 import data
 import figures
-from model import ModelFileError, load_model, pixel_coordinates, render
+from model import ModelFileError, load_model, render
 
 EPS = 1e-3  # probabilities are clipped to [EPS, 1 - EPS] for the NLL, so exact 0s of an interpolation stay finite
 RESAMPLERS = {'nearest': Image.NEAREST, 'bilinear': Image.BILINEAR, 'bicubic': Image.BICUBIC}

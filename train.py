@@ -4,11 +4,9 @@
     python train.py --test           # a small subset, well under a minute on a CPU
 """
 import glob
-import json
 import math
 import os
 import re
-import sys
 
 import numpy
 
@@ -125,10 +123,13 @@ def save_model_each_epoch(model, path):
 
 
 def newest_snapshot(out):
-    snapshots = glob.glob(os.path.join(out, 'snapshot_epoch_*'))
-    epoch = lambda p: int(re.search(r'snapshot_epoch_(\d+)$', p).group(1)) if re.search(r'_(\d+)$', p) else -1
-    snapshots = [p for p in snapshots if epoch(p) >= 0]
-    return max(snapshots, key=epoch) if snapshots else None
+    """The snapshot_epoch_N in `out` with the largest N, or None."""
+    epochs = {}
+    for path in glob.glob(os.path.join(out, 'snapshot_epoch_*')):
+        match = re.fullmatch(r'snapshot_epoch_(\d+)', os.path.basename(path))
+        if match:
+            epochs[int(match.group(1))] = path
+    return epochs[max(epochs)] if epochs else None
 
 
 def resume(trainer, path, out):

@@ -1,6 +1,5 @@
 """Every user mistake: one line on stderr, exit status 2, no traceback."""
 import os
-import pickle
 import subprocess
 import sys
 
@@ -8,7 +7,6 @@ import numpy
 import pytest
 
 import compat  # noqa: F401
-import chainer
 
 import data
 import render

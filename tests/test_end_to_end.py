@@ -1,7 +1,6 @@
 """Real runs on CPU: a tiny training, rendering from its model, kill and resume, NaN stop, determinism."""
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys

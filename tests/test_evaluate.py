@@ -1,5 +1,4 @@
 """evaluate.py: its metrics by hand, its baselines' pixel-centre convention, and a tiny run end to end."""
-import os
 import subprocess
 import sys
 

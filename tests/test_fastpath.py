@@ -4,9 +4,8 @@ import pytest
 
 import compat  # noqa: F401
 import chainer
-import chainer.functions as F
 
-from conftest import gpu
+
 from fastpath import FastSamplingDecoder
 from model import SamplingDecoder, SamplingVAE, render
 
