@@ -11,8 +11,11 @@ def test_mnist_matches_chainers_get_mnist_layout():
     assert x_train.min() == 0.0 and x_train.max() == 1.0
     assert list(y_train[:5]) == [5, 0, 4, 1, 9] and list(y_test[:5]) == [7, 2, 1, 0, 4]
     assert abs(x_train.mean() - 0.1307) < 1e-4 and abs(x_train.std() - 0.3081) < 1e-4
-    # chainer's scaling: uint8 values times float32(1 / 255)
-    assert x_train[0, 0, 14, 14] == numpy.float32(numpy.float32(x_train[0, 0, 14, 14] * 255).round() * (1.0 / 255.0))
+    # chainer.datasets.get_mnist scales as raw.astype(float32) then *= 1 / 255., in place (float32)
+    with numpy.load(data.MNIST_PATH) as raw:
+        expected = raw['x_test'][:100].astype(numpy.float32)[:, None]
+    expected *= 1.0 / 255.0
+    numpy.testing.assert_array_equal(x_test[:100], expected)
 
 
 def test_missing_and_corrupt_files_are_named(tmp_path):
