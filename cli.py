@@ -5,6 +5,7 @@ import sys
 
 import compat  # noqa: F401
 import chainer
+import numpy
 
 
 class UsageError(Exception):
@@ -64,6 +65,17 @@ def resolution(text):
 def add_device_flag(parser):
     parser.add_argument('--gpu', '-g', type=int, default=-1,
                         help='GPU id (negative: CPU). A GPU needs CuPy: pip install .[cuda12] or .[cuda13]')
+
+
+def add_decoder_flag(parser):
+    parser.add_argument('--decoder', choices=('fast', 'faithful'), default=None,
+                        help="faithful: the article's decoder code literally; fast: fastpath.py, the same function "
+                             "(default: fast on CPU, faithful on GPU until the fast path is verified on one)")
+
+
+def use_fast_path(choice, device):
+    """--decoder, defaulting to the fast path on the CPU only (where tests/test_fastpath.py has run)."""
+    return choice == 'fast' or (choice is None and device.xp is numpy)
 
 
 def device_for(gpu):

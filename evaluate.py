@@ -181,8 +181,8 @@ def main(argv=None):
         if args.train_missing:
             train_missing(args)
         paths = {2: os.path.join(args.runs, 'size14', 'model.npz'), 4: os.path.join(args.runs, 'size7', 'model.npz')}
-        models = {factor: load_model(path, fast=device.xp is numpy) for factor, path in paths.items()}
-        model28 = load_model(args.model, fast=device.xp is numpy)
+        models = {factor: load_model(path, fast=cli.use_fast_path(None, device)) for factor, path in paths.items()}
+        model28 = load_model(args.model, fast=cli.use_fast_path(None, device))
         for m in (*models.values(), model28):
             m.to_device(device)
         truth = data.load_mnist('test')[0][:args.n, 0]

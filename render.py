@@ -46,9 +46,7 @@ def parse_args(argv=None):
     parser.add_argument('--region', type=float, nargs=4, metavar=('U0', 'V0', 'U1', 'V1'),
                         help='render only this rectangle of the (u, v) plane (the image is [-1, 1] x [-1, 1])')
     parser.add_argument('--seed', type=int, default=0, help='random seed for --sample and random indices')
-    parser.add_argument('--decoder', choices=('fast', 'faithful'), default=None,
-                        help="faithful: the article's decoder code literally; fast: fastpath.py, the same function "
-                             "(default: fast on CPU, faithful on GPU until the fast path is verified on one)")
+    cli.add_decoder_flag(parser)
     parser.add_argument('--colormap', default='gray', help='matplotlib colormap name (default gray)')
     args = parser.parse_args(argv)
     if args.colormap not in matplotlib_colormaps():
@@ -148,7 +146,7 @@ def run(args, out):
                      f'at {width}x{height}')
     device = cli.device_for(args.gpu)
     cli.writable_directory(os.path.dirname(os.path.abspath(out)))
-    fast = args.decoder == 'fast' or (args.decoder is None and device.xp is numpy)
+    fast = cli.use_fast_path(args.decoder, device)
     model = load_model(args.model, fast=fast)
     model.to_device(device)
     if args.sample:

@@ -39,9 +39,7 @@ def parse_args(argv=None):
     parser.add_argument('--n-train', type=cli.positive_int, default=None,
                         help='train on the first N training images only (default: all 60000)')
     parser.add_argument('--test', action='store_true', help='tiny run: 512 train and 256 test images')
-    parser.add_argument('--decoder', choices=('fast', 'faithful'), default=None,
-                        help="faithful: the article's decoder code literally; fast: fastpath.py, the same function "
-                             "(default: fast on CPU, faithful on GPU until the fast path is verified on one)")
+    cli.add_decoder_flag(parser)
     parser.add_argument('--train-size', type=cli.positive_int, default=28,
                         help='train on MNIST area-averaged to NxN (N divides 28; default 28)')
     parser.add_argument('--grid', choices=('linspace', 'center'), default='linspace',
@@ -157,7 +155,7 @@ def build_trainer(args, device):
         x_train, x_test = x_train[:512], x_test[:256]
     elif args.n_train:
         x_train = x_train[:args.n_train]
-    fast = args.decoder == 'fast' or (args.decoder is None and device.xp is numpy)
+    fast = cli.use_fast_path(args.decoder, device)
     model = SamplingVAE(args.dimz, n_in=args.train_size ** 2, fast=fast, centers=args.grid == 'center')
     model.to_device(device)
     optimizer = chainer.optimizers.Adam()

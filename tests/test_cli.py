@@ -7,6 +7,7 @@ import numpy
 import pytest
 
 import compat  # noqa: F401
+import chainer
 
 import data
 import render
@@ -129,3 +130,10 @@ def test_a_real_process_prints_no_traceback(model_files):
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().startswith('render.py: error: model file') and 'Traceback' not in result.stderr
+
+
+def test_decoder_choice():
+    import cli
+    cpu = chainer.get_device('@numpy')
+    assert cli.use_fast_path(None, cpu) and cli.use_fast_path('fast', cpu)
+    assert not cli.use_fast_path('faithful', cpu)
