@@ -144,6 +144,9 @@ def resume(trainer, path, out):
             chainer.serializers.NpzDeserializer(npz).load(trainer)
     except Exception as e:
         raise cli.UsageError(f'snapshot {path} cannot be resumed from ({type(e).__name__}: {e})') from None
+    # PlotReport does not save its trigger, whose fresh state would add a stray point at once; a
+    # negative value makes the trigger read the position from the updater instead.
+    trainer.get_extension('PlotReport')._trigger._previous_epoch_detail = -1.0
     print(f'resumed from {path} at epoch {trainer.updater.epoch}, iteration {trainer.updater.iteration}')
 
 

@@ -92,6 +92,9 @@ def test_kill_and_resume_continues_the_epoch_count(tmp_path):
     log = log_without_times(tmp_path)
     assert [entry['epoch'] for entry in log] == [1, 2, 3]
     assert log[-1]['iteration'] == 3 * 8  # 512 images / batch 64: no step lost or repeated
+    with numpy.load(tmp_path / 'snapshot_epoch_3', allow_pickle=False) as snapshot:
+        plotted = json.loads(str(snapshot['extensions/PlotReport/_plot_loss.png']))
+    assert [epoch for epoch, _ in plotted['main/loss']] == [1, 2, 3]  # no stray point at the resume
 
 
 def test_nonfinite_loss_stops_with_epoch_and_iteration_and_keeps_the_snapshot(tmp_path, monkeypatch, capsys):
