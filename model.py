@@ -4,6 +4,7 @@ SamplingDecoder and SamplingVAE are the article's code. Below them: the coordina
 rendering, and model files that record their latent size and load without pickle.
 """
 import os
+import zipfile
 
 import numpy
 
@@ -161,6 +162,8 @@ def load_model(path, fast=False):
         raise ModelFileError(f'model file {path} is a directory, not a file')
     if not os.path.exists(path):
         raise ModelFileError(f'model file {path} does not exist (train one with: python train.py)')
+    if not zipfile.is_zipfile(path):  # numpy.load would take any other bytes for a pickle
+        raise ModelFileError(f'model file {path} is corrupt or not an .npz file')
     try:
         with numpy.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}

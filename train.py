@@ -7,6 +7,7 @@ import glob
 import math
 import os
 import re
+import zipfile
 
 import numpy
 
@@ -139,6 +140,8 @@ def resume(trainer, path, out):
             return
     if not os.path.isfile(path):
         raise cli.UsageError(f'snapshot {path} does not exist or is not a file')
+    if not zipfile.is_zipfile(path):
+        raise cli.UsageError(f'snapshot {path} is corrupt or not a snapshot written by train.py')
     try:
         with numpy.load(path, allow_pickle=False) as npz:
             chainer.serializers.NpzDeserializer(npz).load(trainer)

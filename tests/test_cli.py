@@ -32,7 +32,7 @@ def model_files(tmp_path_factory):
     save_model(SamplingVAE(4), good)
     arrays = dict(numpy.load(good))
     files = {'good': good, 'dir': str(d)}
-    files['corrupt'] = str(d / 'corrupt.npz')
+    files['corrupt'] = str(d / 'random_bytes.npz')
     with open(files['corrupt'], 'wb') as f:
         f.write(os.urandom(1000))
     files['truncated'] = str(d / 'truncated.npz')
@@ -77,7 +77,8 @@ BAD_INPUTS = [
     ('train', ['--no-such-flag'], 'unrecognized arguments'),
     ('train', ['-o', '{not_a_dir}/sub'], 'cannot write to output directory'),
     ('train', ['--test', '-r', '{dir}/missing_snapshot'], 'does not exist'),
-    ('train', ['--test', '-r', '{corrupt}'], 'cannot be resumed from'),
+    ('train', ['--test', '-r', '{corrupt}'], 'is corrupt or not a snapshot'),
+    ('train', ['--test', '-r', '{good}'], 'cannot be resumed from'),
     pytest.param('train', ['-g', '0'], 'needs CuPy', marks=NO_GPU),
     pytest.param('train', ['-g', '7'], 'needs CuPy', marks=NO_GPU),
     ('render', ['--resolution', '0'], 'must be positive'),
@@ -90,8 +91,8 @@ BAD_INPUTS = [
     ('render', ['--colormap', 'nope'], 'unknown colormap'),
     ('render', ['-m', '{dir}/missing.npz'], 'does not exist'),
     ('render', ['-m', '{dir}'], 'is a directory'),
-    ('render', ['-m', '{corrupt}'], 'corrupt'),
-    ('render', ['-m', '{truncated}'], 'corrupt'),
+    ('render', ['-m', '{corrupt}'], 'is corrupt or not an .npz file'),
+    ('render', ['-m', '{truncated}'], 'is corrupt or not an .npz file'),
     ('render', ['-m', '{wrong_keys}'], 'does not match'),
     ('render', ['-m', '{no_latent}'], 'does not record its latent size'),
     ('render', ['-m', '{other_latent}'], 'does not match a SamplingVAE with n_latent=8'),
