@@ -21,17 +21,16 @@ import chainer
 
 import cli
 import data
-from model import SamplingVAE, render
+from model import SamplingVAE, latent_means, render
 
 POINTS = 28 * 28
 UNITS = (256, 256, 256)
 
 
-def decoder_flop_per_image(n_latent, training=True):
-    """Matrix-product FLOP of the decoder per 28x28 image: forward, and in training 2 more (gx, gW)."""
+def decoder_flop_per_image(n_latent):
+    """Matrix-product FLOP of the decoder per 28x28 training image: forward, then 2 more (gx, gW)."""
     widths = (2 + n_latent,) + UNITS + (1,)
-    forward = sum(2 * a * b for a, b in zip(widths[:-1], widths[1:])) * POINTS
-    return 3 * forward if training else forward
+    return 3 * sum(2 * a * b for a, b in zip(widths[:-1], widths[1:])) * POINTS
 
 
 def synchronize(xp):
@@ -53,18 +52,23 @@ def sgemm_gflops(xp, rows=50176, size=256, repeats=10):
     return 2 * rows * size * size / best / 1e9
 
 
-def make_updater(x_train, device, batchsize, fast, n_latent=8):
+def make_model(device, fast, n_latent=8):
     numpy.random.seed(0)
     model = SamplingVAE(n_latent, fast=fast)
     model.to_device(device)
+    return model
+
+
+def make_updater(x_train, device, batchsize, fast):
+    model = make_model(device, fast)
     optimizer = chainer.optimizers.Adam()
     optimizer.setup(model)
     iterator = chainer.iterators.SerialIterator(x_train, batchsize)
-    return chainer.training.updaters.StandardUpdater(iterator, optimizer, device=device), model
+    return chainer.training.updaters.StandardUpdater(iterator, optimizer, device=device)
 
 
 def train_throughput(x_train, device, batchsize, fast, warmup, iterations):
-    updater, _ = make_updater(x_train, device, batchsize, fast)
+    updater = make_updater(x_train, device, batchsize, fast)
     for _ in range(warmup):
         updater.update()
     synchronize(device.xp)
@@ -77,7 +81,7 @@ def train_throughput(x_train, device, batchsize, fast, warmup, iterations):
 
 def peak_train_memory(x_train, device, batchsize, fast):
     """Peak bytes for two training steps: NumPy allocations on CPU, CuPy pool on GPU."""
-    updater, _ = make_updater(x_train, device, batchsize, fast)
+    updater = make_updater(x_train, device, batchsize, fast)
     if device.xp is numpy:
         tracemalloc.start()
         for _ in range(2):
@@ -94,9 +98,8 @@ def peak_train_memory(x_train, device, batchsize, fast):
 
 
 def render_throughput(x_test, device, fast, count, size, repeats):
-    _, model = make_updater(x_test, device, 64, fast)
-    with chainer.using_config('train', False), chainer.no_backprop_mode():
-        z = model.latent(device.send(x_test[:count]))[0].array
+    model = make_model(device, fast)
+    z = latent_means(model, x_test[:count])
     render(model.decoder, z, size, size)  # warm-up (kernel compilation on GPU)
     start = time.perf_counter()
     for _ in range(repeats):

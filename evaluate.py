@@ -25,7 +25,7 @@ import chainer.functions as F
 import cli
 import data
 import figures
-from model import ModelFileError, load_model, render
+from model import ModelFileError, latent_means, load_model, render
 
 EPS = 1e-3  # probabilities are clipped to [EPS, 1 - EPS] for the NLL, so exact 0s of an interpolation stay finite
 RESAMPLERS = {'nearest': Image.NEAREST, 'bilinear': Image.BILINEAR, 'bicubic': Image.BICUBIC}
@@ -72,15 +72,9 @@ def resize(images, size, method):
                         for image in images]).astype(numpy.float32)
 
 
-def encode(model, x):
-    with chainer.using_config('train', False), chainer.no_backprop_mode():
-        mu, _ = model.encode(model.xp.asarray(x))
-    return mu.array
-
-
 def model_render(model, x, size, batch=256):
     """The model's probabilities at size x size for images x (encoded at z = mu), on the model's grid."""
-    return numpy.concatenate([render(model.decoder, encode(model, x[i:i + batch]), size, size,
+    return numpy.concatenate([render(model.decoder, latent_means(model, x[i:i + batch]), size, size,
                                      centers=model.centers)[:, 0] for i in range(0, len(x), batch)])
 
 

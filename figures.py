@@ -45,11 +45,15 @@ def to_rgb(image, colormap='gray'):
     return table[(numpy.clip(image, 0.0, 1.0) * 255 + 0.5).astype(numpy.uint8)]
 
 
-def save_image(path, image, colormap='gray'):
-    """Write a 2-D array in [0, 1] as a PNG of exactly its size; returns the path."""
+def _make_parent(path):
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)
+
+
+def save_image(path, image, colormap='gray'):
+    """Write a 2-D array in [0, 1] as a PNG of exactly its size; returns the path."""
+    _make_parent(path)
     plt.imsave(path, to_rgb(image, colormap))
     return path
 
@@ -60,14 +64,10 @@ def comparison(originals, renders, cols=4):
     cols = min(cols, len(renders))
     return side_by_side(tile(upscale_nearest(originals, height, width), cols), tile(renders, cols))
 
-
-
 def save_gif(path, frames, fps, colormap='gray'):
     """An endlessly looping animated GIF of (N, H, W) frames in [0, 1]; returns the path."""
     from PIL import Image  # Pillow comes with matplotlib
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
+    _make_parent(path)
     images = [Image.fromarray(to_rgb(frame, colormap)) for frame in frames]
     images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
     return path

@@ -108,6 +108,13 @@ class SamplingVAE(chainer.Chain):
         return loss
 
 
+def latent_means(model, x):
+    """z = mu for images x (evaluation mode: no binarisation, no noise), as a NumPy array."""
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        mu, _ = model.encode(model.xp.asarray(x))
+    return chainer.backend.CpuDevice().send(mu.array)
+
+
 # ---- coordinates and rendering ----
 
 def pixel_coordinates(xp, size, lo=-1.0, hi=1.0, centers=False):

@@ -14,12 +14,11 @@ import os
 import numpy
 
 import compat  # noqa: F401
-import chainer
 
 import cli
 import data
 import figures
-from model import ModelFileError, load_model, render
+from model import ModelFileError, latent_means, load_model, render
 
 IMAGE_BYTES_PER_PIXEL = 24  # render, upscaled original and both grid halves in float32, then index and RGB bytes
 
@@ -73,13 +72,6 @@ def matplotlib_colormaps():
     return list(matplotlib.colormaps)
 
 
-def encode(model, x):
-    """z = mu for a batch of images (evaluation mode: no binarisation, no noise)."""
-    with chainer.using_config('train', False), chainer.no_backprop_mode():
-        z, _, _ = model.latent(model.xp.asarray(x))
-    return chainer.backend.CpuDevice().send(z.array)
-
-
 def draw(model, z, args):
     """Probabilities (N, H, W) of latents z at the chosen resolution and region."""
     region = args.region or (-1.0, -1.0, 1.0, 1.0)
@@ -88,7 +80,7 @@ def draw(model, z, args):
 
 def reconstruction(model, args, x_test):
     originals = x_test[:args.n]
-    images = draw(model, encode(model, originals), args)
+    images = draw(model, latent_means(model, originals), args)
     if args.region:  # a zoom has no original to compare with
         return figures.tile(images, min(4, len(images)))
     return figures.comparison(originals[:, 0], images)
@@ -100,7 +92,7 @@ def samples(model, args):
 
 
 def traverse(model, args, x_test):
-    z = encode(model, x_test[args.index:args.index + 1])[0]
+    z = latent_means(model, x_test[args.index:args.index + 1])[0]
     offsets = numpy.linspace(-3.0, 3.0, args.steps, dtype=numpy.float32)
     grid = numpy.repeat(z[None, None], model.n_latent, axis=0).repeat(args.steps, axis=1)  # (dims, steps, n)
     for dim in range(model.n_latent):
@@ -111,7 +103,7 @@ def traverse(model, args, x_test):
 def interpolation(model, args, x_test):
     rng = numpy.random.RandomState(args.seed)
     a, b = (rng.randint(len(x_test)) if i == 'random' else i for i in args.interpolate)
-    z_a, z_b = encode(model, x_test[[a, b]])
+    z_a, z_b = latent_means(model, x_test[[a, b]])
     t = numpy.linspace(0.0, 1.0, args.frames, dtype=numpy.float32)[:, None]
     return draw(model, (1 - t) * z_a + t * z_b, args), (a, b)
 
@@ -130,7 +122,7 @@ def default_path(args):
     return os.path.join(os.path.dirname(args.model), 'renders', name)
 
 
-def image_count(args, n_latent=16):
+def image_count(args, n_latent):
     if args.sample:
         return args.sample
     if args.interpolate:
@@ -141,13 +133,12 @@ def image_count(args, n_latent=16):
 
 
 def run(args, out):
-    height, width = args.resolution
-    cli.check_memory(image_count(args) * height * width * IMAGE_BYTES_PER_PIXEL, f'{image_count(args)} images '
-                     f'at {width}x{height}')
     device = cli.device_for(args.gpu)
     cli.writable_directory(os.path.dirname(os.path.abspath(out)))
-    fast = cli.use_fast_path(args.decoder, device)
-    model = load_model(args.model, fast=fast)
+    model = load_model(args.model, fast=cli.use_fast_path(args.decoder, device))
+    height, width = args.resolution
+    count = image_count(args, model.n_latent)
+    cli.check_memory(count * height * width * IMAGE_BYTES_PER_PIXEL, f'{count} images at {width}x{height}')
     model.to_device(device)
     if args.sample:
         return [figures.save_image(out, samples(model, args), args.colormap)]

@@ -19,7 +19,7 @@ from chainer.training import extensions
 import cli
 import data
 import figures
-from model import SamplingVAE, ModelFileError, render, save_model
+from model import SamplingVAE, ModelFileError, latent_means, render, save_model
 
 FIGURE_DIGITS = 16  # fixed test digits shown in every epoch's figure
 
@@ -106,9 +106,7 @@ def epoch_figure(model, originals, out, resolution):
     """Every epoch: the fixed test digits, original vs rendered at `resolution` (the article's figure)."""
     @training.make_extension(trigger=(1, 'epoch'), priority=training.PRIORITY_READER)
     def write_figure(trainer):
-        with chainer.using_config('train', False), chainer.no_backprop_mode():
-            z, _, _ = model.latent(model.xp.asarray(originals))
-        images = render(model.decoder, z, *resolution, centers=model.centers)[:, 0]
+        images = render(model.decoder, latent_means(model, originals), *resolution, centers=model.centers)[:, 0]
         path = os.path.join(out, 'figures', f'epoch_{trainer.updater.epoch:03d}.png')
         figures.save_image(path, figures.comparison(originals[:, 0], images))
     return write_figure
