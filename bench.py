@@ -21,7 +21,8 @@ import chainer
 
 import cli
 import data
-from model import SamplingVAE, latent_means, render
+from fastpath import FastSamplingDecoder
+from model import SamplingDecoder, SamplingVAE, latent_means, render
 
 POINTS = 28 * 28
 UNITS = (256, 256, 256)
@@ -54,7 +55,7 @@ def sgemm_gflops(xp, rows=50176, size=256, repeats=10):
 
 def make_model(device, fast, n_latent=8):
     numpy.random.seed(0)
-    model = SamplingVAE(n_latent, fast=fast)
+    model = SamplingVAE(n_latent, decoder_class=FastSamplingDecoder if fast else SamplingDecoder)
     model.to_device(device)
     return model
 

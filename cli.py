@@ -1,11 +1,16 @@
 """What train.py and render.py share: argument parsing that answers in one line, and device choice."""
 import argparse
+import datetime
 import os
+import subprocess
 import sys
 
 import compat  # noqa: F401
 import chainer
 import numpy
+
+import fastpath
+import model
 
 
 class UsageError(Exception):
@@ -73,9 +78,12 @@ def add_decoder_flag(parser):
                              "(default: fast on CPU, faithful on GPU until the fast path is verified on one)")
 
 
-def use_fast_path(choice, device):
-    """--decoder, defaulting to the fast path on the CPU only (where tests/test_fastpath.py has run)."""
-    return choice == 'fast' or (choice is None and device.xp is numpy)
+def decoder_class(choice, device):
+    """The decoder for --decoder, defaulting to the fast path on the CPU only (where
+    tests/test_fastpath.py has run)."""
+    if choice == 'fast' or (choice is None and device.xp is numpy):
+        return fastpath.FastSamplingDecoder
+    return model.SamplingDecoder
 
 
 def device_for(gpu):
@@ -129,3 +137,17 @@ def writable_directory(path):
     except OSError as e:
         raise UsageError(f'cannot write to output directory {path} ({e.strerror or e})') from None
     return path
+
+
+def provenance():
+    """'commit abc1234, 2026-11-28' for labelling a result (commit 'unknown' outside a git checkout)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=here, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=here,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        commit += ' with uncommitted changes' if dirty else ''
+    except (OSError, subprocess.CalledProcessError):
+        commit = 'unknown'
+    return f'commit {commit}, {datetime.date.today().isoformat()}'

@@ -144,7 +144,7 @@ def figure(truth, cases, count=8):
 
 def markdown(results, likelihood, info):
     lines = ['# Is f(u, v, z) better than interpolation?', '',
-             f'Produced by `{info["command"]}` in {info["seconds"]:.0f} s on {info["device"]}.',
+             f'Produced by `{info["command"]}` in {info["seconds"]:.0f} s on {info["device"]}, {info["provenance"]}.',
              f'Test digits: {info["n"]}. PSNR: mean over images of 10 log10(1 / MSE), pixels in [0, 1]. '
              f'NLL: mean per-pixel Bernoulli negative log-likelihood of the grey-level truth in nats, '
              f'probabilities clipped to [{EPS}, {1 - EPS}].', '',
@@ -175,8 +175,8 @@ def main(argv=None):
         if args.train_missing:
             train_missing(args)
         paths = {2: os.path.join(args.runs, 'size14', 'model.npz'), 4: os.path.join(args.runs, 'size7', 'model.npz')}
-        models = {factor: load_model(path, fast=cli.use_fast_path(None, device)) for factor, path in paths.items()}
-        model28 = load_model(args.model, fast=cli.use_fast_path(None, device))
+        models = {factor: load_model(path, cli.decoder_class(None, device)) for factor, path in paths.items()}
+        model28 = load_model(args.model, cli.decoder_class(None, device))
         for m in (*models.values(), model28):
             m.to_device(device)
         truth = data.load_mnist('test')[0][:args.n, 0]
@@ -196,7 +196,7 @@ def main(argv=None):
     info = {'command': 'python ' + ' '.join(['evaluate.py'] + (argv if argv is not None else sys.argv[1:])),
             'seconds': time.time() - start, 'n': len(truth), 'k': args.iwae_k, 'n_iwae': min(args.iwae_images, len(truth)),
             'device': f'GPU {args.gpu}' if args.gpu >= 0 else f'CPU ({os.cpu_count()} cores)',
-            'x2': paths[2], 'x4': paths[4], 'm28': args.model}
+            'x2': paths[2], 'x4': paths[4], 'm28': args.model, 'provenance': cli.provenance()}
     report = markdown(results, likelihood, info)
     with open(args.out, 'w') as f:
         f.write(report)

@@ -171,8 +171,9 @@ class FastSamplingDecoder(model.SamplingDecoder):
 
     def sample_points(self, z, u, v):
         xp = chainer.backend.get_array_module(z)
-        height, width = len(v), len(u)
-        uv = xp.stack(xp.broadcast_arrays(u[None, :], v[:, None]), axis=-1).reshape(-1, 2).astype(self.linear1.W.dtype)
+        height, width = len(u), len(v)
+        # (u_i, v_j) for row i, column j, row-major: the article's order, as in SamplingDecoder
+        uv = xp.stack(xp.broadcast_arrays(u[:, None], v[None, :]), axis=-1).reshape(-1, 2).astype(self.linear1.W.dtype)
         layers = (self.linear1, self.linear2, self.linear3, self.linear4)
         params = [a for layer in layers for a in (layer.W, layer.b)]
         y = SampledMLP(uv, self.workspace)(z, *params)

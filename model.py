@@ -34,44 +34,46 @@ class SamplingDecoder(chainer.Chain):
         return self.linear4(h)
 
     def __call__(self, z, x0_shape):
-        """Logits of shape x0_shape (N, C, H, W) for latents z (N, n_latent), one per (u, v) point."""
+        """Logits of shape x0_shape (N, C, H, W) for latents z (N, n_latent), one per (u, v) point:
+        u = linspace(-1, 1, H) runs down the rows, v = linspace(-1, 1, W) across the columns."""
         xp = chainer.backend.get_array_module(z)
-        _, _, height, width = x0_shape
-        u = xp.linspace(-1.0, 1.0, width, dtype=z.dtype)
-        v = xp.linspace(-1.0, 1.0, height, dtype=z.dtype)
+        u = xp.linspace(-1.0, 1.0, x0_shape[2], dtype=z.dtype)
+        v = xp.linspace(-1.0, 1.0, x0_shape[3], dtype=z.dtype)
         return self.sample_points(z, u, v).reshape(x0_shape)
 
     def sample_points(self, z, u, v):
-        """f at every point of the grid u x v: logits (N, 1, len(v), len(u))."""
+        """f at every point of the grid u x v: logits (N, 1, len(u), len(v)); the pixel in row i,
+        column j gets the input (u_i, v_j, z1..zn), vertical coordinate first."""
         xp = chainer.backend.get_array_module(z)
         batchsize, n_latent = z.shape
-        height, width = len(v), len(u)
-        uv = xp.stack(xp.broadcast_arrays(u[None, :], v[:, None]), axis=-1)  # (H, W, 2): (u, v) per pixel
-        uv = xp.broadcast_to(uv[None], (batchsize, height, width, 2))
-        z = F.broadcast_to(F.reshape(z, (batchsize, 1, 1, n_latent)), (batchsize, height, width, n_latent))
-        h = F.concat((uv, z), axis=3)
-        h = self.decode(F.reshape(h, (-1, 2 + n_latent)))
-        return F.reshape(h, (batchsize, 1, height, width))
+        shape = (batchsize, 1, len(u), len(v))
+        u = xp.broadcast_to(u[None, None, :, None], shape)  # u along axis 2 (rows)
+        v = xp.broadcast_to(v[None, None, None, :], shape)  # v along axis 3 (columns)
+        z = F.broadcast_to(F.reshape(z, (batchsize, n_latent, 1, 1)), (batchsize, n_latent) + shape[2:])
+        h = F.concat((u, v, z), axis=1)  # channels (u, v, z1..zn)
+        h = F.reshape(F.transpose(h, (0, 2, 3, 1)), (-1, 2 + n_latent))
+        return F.reshape(self.decode(h), shape)
+
+
+COORDINATES = 'u=row,v=column'  # the article's order: f(u_i, v_j, z) for the pixel in row i, column j
 
 
 class SamplingVAE(chainer.Chain):
     """Encoder 784 -> 256 -> 256 -> (mu, ln_var); decoder SamplingDecoder; loss in nats per image."""
 
-    def __init__(self, n_latent=8, n_in=784, n_hidden=256, fast=False, centers=False):
+    def __init__(self, n_latent=8, n_in=784, n_hidden=256, centers=False, decoder_class=SamplingDecoder):
         super().__init__()
         self.n_latent, self.n_in = n_latent, n_in
         self.centers = centers  # pixel-centre (u, v) grid instead of the article's linspace (evaluate.py)
-        if fast:  # the same function and parameters, computed faster (fastpath.py)
-            from fastpath import FastSamplingDecoder as decoder_class
-        else:
-            decoder_class = SamplingDecoder
+        # Saved in model files and snapshots: files of earlier versions, which fed f (column, row), lack it.
+        self.add_persistent('coordinates', COORDINATES)
         initializer = chainer.initializers.HeNormal()
         with self.init_scope():
             self.encoder1 = L.Linear(n_in, n_hidden, initialW=initializer)
             self.encoder2 = L.Linear(n_hidden, n_hidden, initialW=initializer)
             self.encoder_mu = L.Linear(n_hidden, n_latent, initialW=initializer)
             self.encoder_ln_var = L.Linear(n_hidden, n_latent, initialW=initializer)
-            self.decoder = decoder_class(n_latent)
+            self.decoder = decoder_class(n_latent)  # SamplingDecoder, or fastpath's equal and faster one
 
     def encode(self, x):
         """(mu, ln_var) of q(z | x). In training the input is binarised at random, as in the article."""
@@ -92,8 +94,8 @@ class SamplingVAE(chainer.Chain):
         """Logits of images of `shape`: the article's decoder call, or the same on pixel centres."""
         if not self.centers:
             return self.decoder(z, shape)
-        u = pixel_coordinates(self.xp, shape[3], centers=True)
-        v = pixel_coordinates(self.xp, shape[2], centers=True)
+        u = pixel_coordinates(self.xp, shape[2], centers=True)
+        v = pixel_coordinates(self.xp, shape[3], centers=True)
         return self.decoder.sample_points(z, u, v)
 
     def __call__(self, x):
@@ -127,19 +129,20 @@ def pixel_coordinates(xp, size, lo=-1.0, hi=1.0, centers=False):
 
 
 def render(decoder, z, height, width, region=(-1.0, -1.0, 1.0, 1.0), centers=False, max_points=1 << 16):
-    """Probabilities (N, 1, height, width) as a NumPy array, evaluated in row bands of at most
-    max_points points so memory does not grow with the image. With the default region and
-    centers=False this is exactly the article's SamplingDecoder.__call__."""
+    """Probabilities (N, 1, height, width) as a NumPy array over region = (u0, v0, u1, v1): u from u0
+    (top row) to u1 (bottom row), v from v0 (left column) to v1 (right column). Evaluated in bands of
+    rows of at most max_points points so memory does not grow with the image. With the default region
+    and centers=False this is exactly the article's SamplingDecoder.__call__."""
     xp = decoder.xp
     z = xp.asarray(z.array if isinstance(z, chainer.Variable) else z, dtype=numpy.float32)
     u0, v0, u1, v1 = region
-    u = pixel_coordinates(xp, width, u0, u1, centers)
-    v = pixel_coordinates(xp, height, v0, v1, centers)
+    u = pixel_coordinates(xp, height, u0, u1, centers)
+    v = pixel_coordinates(xp, width, v0, v1, centers)
     rows = max(1, max_points // (width * len(z)))
     out = numpy.empty((len(z), 1, height, width), dtype=numpy.float32)
     with chainer.using_config('train', False), chainer.no_backprop_mode():
         for top in range(0, height, rows):
-            logits = decoder.sample_points(z, u, v[top:top + rows])
+            logits = decoder.sample_points(z, u[top:top + rows], v)
             out[:, :, top:top + rows] = chainer.backend.CpuDevice().send(F.sigmoid(logits).array)
     return out
 
@@ -163,7 +166,7 @@ def save_model(model, path):
     os.replace(tmp, path)
 
 
-def load_model(path, fast=False):
+def load_model(path, decoder_class=SamplingDecoder):
     """A SamplingVAE from a file written by save_model. Never unpickles: a model file is data."""
     if os.path.isdir(path):
         raise ModelFileError(f'model file {path} is a directory, not a file')
@@ -182,13 +185,34 @@ def load_model(path, fast=False):
         raise ModelFileError(f'model file {path} is corrupt or not an .npz file ({type(e).__name__}: {e})') from None
     if 'n_latent' not in arrays or arrays['n_latent'].shape != () or arrays['n_latent'].dtype.kind not in 'iu':
         raise ModelFileError(f'model file {path} does not record its latent size (not written by train.py?)')
+    if 'decoder/linear1/W' in arrays:
+        check_coordinates(arrays.get('coordinates'), f'model file {path}',
+                          f'convert it with: python convert_model.py {path} NEW.npz')
     n_in, centers = arrays.pop('n_in', numpy.array(784)), arrays.pop('centers', numpy.array(False))
     if n_in.shape != () or n_in.dtype.kind not in 'iu' or int(numpy.sqrt(n_in)) ** 2 != n_in or centers.dtype != bool:
         raise ModelFileError(f'model file {path} has a malformed input size or grid flag')
-    model = SamplingVAE(int(arrays.pop('n_latent')), n_in=int(n_in), fast=fast, centers=bool(centers))
+    model = SamplingVAE(int(arrays.pop('n_latent')), n_in=int(n_in), centers=bool(centers), decoder_class=decoder_class)
     try:
         chainer.serializers.NpzDeserializer(arrays).load(model)
     except (KeyError, ValueError, TypeError) as e:
         raise ModelFileError(f'model file {path} does not match a SamplingVAE with n_latent={model.n_latent} '
                              f'({type(e).__name__}: {e})') from None
     return model
+
+
+def check_coordinates(recorded, what, remedy):
+    """Refuse parameters of f that take their coordinates in another order than the article's."""
+    if recorded is None:
+        raise ModelFileError(f'{what} is from an earlier version whose decoder took (column, row) coordinates, '
+                             f'not the article\'s (row, column); {remedy}')
+    if recorded.shape != () or recorded.dtype.kind != 'U' or str(recorded) != COORDINATES:
+        raise ModelFileError(f'{what} records an unknown coordinate order {recorded!r}')
+
+
+def to_article_order(arrays, prefix=''):
+    """Parameters from before the fix, which computed f_old(x = column, y = row, z), as the article's
+    f(u = row, v = column, z) = f_old(v, u, z): swap the first two input columns of linear1. Exact."""
+    key = prefix + 'decoder/linear1/W'
+    W = arrays[key].copy()
+    W[:, [0, 1]] = W[:, [1, 0]]
+    return dict(arrays, **{key: W, prefix + 'coordinates': numpy.array(COORDINATES)})

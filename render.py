@@ -5,7 +5,7 @@
     python render.py --sample 16 --seed 1           # digits decoded from z ~ N(0, I)
     python render.py --interpolate 0 1 --frames 24  # GIF (and PNG strip) along the latent path 0 -> 1
     python render.py --traverse --index 0           # one row per latent dimension, offsets -3..3
-    python render.py --region -0.2 -0.2 0.2 0.2 --resolution 2048 -n 1   # zoom into the (u, v) plane
+    python render.py --region -0.2 -0.2 0.2 0.2 --resolution 2048 -n 1   # zoom: u (rows) from -0.2 to 0.2, v (columns) likewise
 
 Each mode writes one file (the interpolation also a strip) and prints its path.
 """
@@ -43,7 +43,9 @@ def parse_args(argv=None):
     parser.add_argument('--frames', type=cli.positive_int, default=16, help='frames of --interpolate (default 16)')
     parser.add_argument('--fps', type=cli.positive_int, default=8, help='frames per second of the GIF (default 8)')
     parser.add_argument('--region', type=float, nargs=4, metavar=('U0', 'V0', 'U1', 'V1'),
-                        help='render only this rectangle of the (u, v) plane (the image is [-1, 1] x [-1, 1])')
+                        help='render only this rectangle of the (u, v) plane, the image being [-1, 1] x [-1, 1]: '
+                             'u is vertical (U0 the top row, U1 the bottom row), v horizontal (V0 the left '
+                             'column, V1 the right column), as in the article')
     parser.add_argument('--seed', type=int, default=0, help='random seed for --sample and random indices')
     cli.add_decoder_flag(parser)
     parser.add_argument('--colormap', default='gray', help='matplotlib colormap name (default gray)')
@@ -135,7 +137,7 @@ def image_count(args, n_latent):
 def run(args, out):
     device = cli.device_for(args.gpu)
     cli.writable_directory(os.path.dirname(os.path.abspath(out)))
-    model = load_model(args.model, fast=cli.use_fast_path(args.decoder, device))
+    model = load_model(args.model, cli.decoder_class(args.decoder, device))
     height, width = args.resolution
     count = image_count(args, model.n_latent)
     cli.check_memory(count * height * width * IMAGE_BYTES_PER_PIXEL, f'{count} images at {width}x{height}')

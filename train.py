@@ -19,7 +19,7 @@ from chainer.training import extensions
 import cli
 import data
 import figures
-from model import SamplingVAE, ModelFileError, latent_means, render, save_model
+from model import SamplingDecoder, SamplingVAE, ModelFileError, check_coordinates, latent_means, render, save_model
 
 FIGURE_DIGITS = 16  # fixed test digits shown in every epoch's figure
 
@@ -142,7 +142,12 @@ def resume(trainer, path, out):
         raise cli.UsageError(f'snapshot {path} is corrupt or not a snapshot written by train.py')
     try:
         with numpy.load(path, allow_pickle=False) as npz:
+            if 'updater/model:main/decoder/linear1/W' in npz.files:
+                recorded = npz['updater/model:main/coordinates'] if 'updater/model:main/coordinates' in npz.files else None
+                check_coordinates(recorded, f'snapshot {path}', 'it cannot be resumed: start afresh in another --out')
             chainer.serializers.NpzDeserializer(npz).load(trainer)
+    except ModelFileError:
+        raise
     except Exception as e:
         raise cli.UsageError(f'snapshot {path} cannot be resumed from ({type(e).__name__}: {e})') from None
     # PlotReport does not save its trigger, whose fresh state would add a stray point at once; a
@@ -159,8 +164,9 @@ def build_trainer(args, device):
         x_train, x_test = x_train[:512], x_test[:256]
     elif args.n_train:
         x_train = x_train[:args.n_train]
-    fast = cli.use_fast_path(args.decoder, device)
-    model = SamplingVAE(args.dimz, n_in=args.train_size ** 2, fast=fast, centers=args.grid == 'center')
+    decoder_class = cli.decoder_class(args.decoder, device)
+    fast = decoder_class is not SamplingDecoder
+    model = SamplingVAE(args.dimz, n_in=args.train_size ** 2, centers=args.grid == 'center', decoder_class=decoder_class)
     model.to_device(device)
     optimizer = chainer.optimizers.Adam()
     optimizer.setup(model)

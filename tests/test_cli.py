@@ -135,6 +135,8 @@ def test_a_real_process_prints_no_traceback(model_files):
 
 def test_decoder_choice():
     import cli
+    import fastpath
+    import model
     cpu = chainer.get_device('@numpy')
-    assert cli.use_fast_path(None, cpu) and cli.use_fast_path('fast', cpu)
-    assert not cli.use_fast_path('faithful', cpu)
+    assert cli.decoder_class(None, cpu) is cli.decoder_class('fast', cpu) is fastpath.FastSamplingDecoder
+    assert cli.decoder_class('faithful', cpu) is model.SamplingDecoder

@@ -53,7 +53,7 @@ def test_fast_path_equals_the_articles_decoder(dtype, rtol, shape, xp_devices):
 def test_fast_model_has_the_same_parameters_and_loss():
     numpy.random.seed(0)
     faithful = SamplingVAE(4)
-    fast = SamplingVAE(4, fast=True)
+    fast = SamplingVAE(4, decoder_class=FastSamplingDecoder)
     fast.copyparams(faithful)
     assert [n for n, _ in faithful.namedparams()] == [n for n, _ in fast.namedparams()]
     x = numpy.random.RandomState(2).uniform(size=(5, 1, 28, 28)).astype(numpy.float32)

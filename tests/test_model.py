@@ -14,7 +14,7 @@ def numpy_decoder(decoder, z, height, width):
     """The article's f(u, v, z) written out in plain NumPy, point by point over a meshgrid."""
     params = [(getattr(decoder, f'linear{i}').W.array.astype(numpy.float64),
                getattr(decoder, f'linear{i}').b.array.astype(numpy.float64)) for i in range(1, 5)]
-    v, u = numpy.meshgrid(numpy.linspace(-1, 1, height), numpy.linspace(-1, 1, width), indexing='ij')
+    u, v = numpy.meshgrid(numpy.linspace(-1, 1, height), numpy.linspace(-1, 1, width), indexing='ij')
     out = numpy.empty((len(z), 1, height, width))
     for n, zn in enumerate(z):
         h = numpy.concatenate([u.reshape(-1, 1), v.reshape(-1, 1), numpy.tile(zn, (height * width, 1))], axis=1)
@@ -49,8 +49,8 @@ def test_decoder_layers_are_the_articles():
     assert abs(decoder.linear2.W.array.std() - numpy.sqrt(2 / 256)) < 0.005
 
 
-def test_u_runs_along_width_and_v_along_height():
-    """Column index follows u, row index follows v: a decoder that outputs u (or v) shows it."""
+def test_u_runs_down_the_rows_and_v_across_the_columns():
+    """Row index follows u, column index follows v: a decoder that outputs u (or v) shows it."""
     decoder = make_decoder(1)
     for layer in (decoder.linear1, decoder.linear2, decoder.linear3, decoder.linear4):
         layer.W.array[...] = 0
@@ -61,7 +61,7 @@ def test_u_runs_along_width_and_v_along_height():
         decoder.linear1.b.array[0] = 1
         decoder.linear2.W.array[0, 0] = decoder.linear3.W.array[0, 0] = decoder.linear4.W.array[0, 0] = 1
         y = decoder(numpy.zeros((1, 1), numpy.float32), (1, 1, 3, 5)).array[0, 0] - 1
-        expected = numpy.linspace(-1, 1, 5)[None, :] if axis == 0 else numpy.linspace(-1, 1, 3)[:, None]
+        expected = numpy.linspace(-1, 1, 3)[:, None] if axis == 0 else numpy.linspace(-1, 1, 5)[None, :]
         numpy.testing.assert_allclose(y, numpy.broadcast_to(expected, (3, 5)), atol=1e-6)
 
 

@@ -1,0 +1,66 @@
+"""Convert a model file of an earlier version to the article's coordinate order.
+
+Earlier versions fed the decoder (x, y, z) with x the column and y the row coordinate; the article
+feeds (u, v, z) with u the row and v the column. Swapping the first two input columns of linear1
+turns such a model exactly into the same picture in the article's order: f(u, v, z) = f_old(v, u, z).
+
+    python convert_model.py old_model.npz model.npz
+"""
+import os
+import zipfile
+
+import numpy
+
+import compat  # noqa: F401
+
+import cli
+from model import COORDINATES, ModelFileError, load_model, to_article_order
+
+
+def parse_args(argv=None):
+    parser = cli.ArgumentParser(prog='convert_model.py', description=__doc__.split('\n')[0])
+    parser.add_argument('source', help='model file written before the coordinate-order fix')
+    parser.add_argument('target', help='where to write the converted model (may be SOURCE itself, to replace it)')
+    return parser.parse_args(argv)
+
+
+def read_arrays(path):
+    if not os.path.isfile(path) or not zipfile.is_zipfile(path):
+        raise ModelFileError(f'{path} does not exist or is not an .npz model file')
+    try:
+        with numpy.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except Exception as e:
+        raise ModelFileError(f'{path} cannot be read as a model file ({type(e).__name__}: {e})') from None
+
+
+def convert(source, target):
+    arrays = read_arrays(source)
+    if 'coordinates' in arrays:
+        raise ModelFileError(f'{source} already records its coordinate order ({arrays["coordinates"]}); nothing to do')
+    if 'decoder/linear1/W' not in arrays:
+        raise ModelFileError(f'{source} is not a model file of this project (no decoder/linear1/W)')
+    if os.path.exists(target) and os.path.abspath(target) != os.path.abspath(source):
+        raise cli.UsageError(f'{target} exists; choose another name (or give the source twice to replace it)')
+    tmp = target + '.tmp.npz'
+    numpy.savez_compressed(tmp, **to_article_order(arrays))
+    try:
+        load_model(tmp)  # the result must load as a model of the new format
+    except ModelFileError:
+        os.remove(tmp)
+        raise
+    os.replace(tmp, target)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        cli.writable_directory(os.path.dirname(os.path.abspath(args.target)))
+        convert(args.source, args.target)
+    except (cli.UsageError, ModelFileError) as e:
+        cli.fail('convert_model.py', str(e))
+    print(f'wrote {args.target} ({COORDINATES})')
+
+
+if __name__ == '__main__':
+    main()

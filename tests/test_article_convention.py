@@ -1,0 +1,78 @@
+"""The article's coordinate convention, checked against a reference written from the article alone.
+
+The article: u = linspace(-1, 1, H) runs down the rows (axis 2), v = linspace(-1, 1, W) across the
+columns (axis 3), and the decoder's input for the pixel in row i, column j is (u_i, v_j, z1..zn).
+The reference below is plain loops in float64 over that statement; it uses none of our code.
+"""
+import numpy
+import pytest
+
+import compat  # noqa: F401
+import chainer
+
+from fastpath import FastSamplingDecoder
+from model import SamplingDecoder, render
+
+DECODERS = [SamplingDecoder, FastSamplingDecoder]
+
+
+def random_weights(n_latent, seed):
+    """Non-trivial weights: every layer mixes u, v and z, biases off zero."""
+    rng = numpy.random.RandomState(seed)
+    sizes = [2 + n_latent, 256, 256, 256, 1]
+    return [(rng.randn(b, a) * numpy.sqrt(2.0 / a), rng.randn(b) * 0.3) for a, b in zip(sizes[:-1], sizes[1:])]
+
+
+def mlp(weights, point):
+    h = numpy.asarray(point, dtype=numpy.float64)
+    for k, (W, b) in enumerate(weights):
+        h = W @ h + b
+        if k < 3:
+            h = numpy.maximum(h, 0.0)
+    return h[0]
+
+
+def reference(weights, z, height, width, u_range=(-1.0, 1.0), v_range=(-1.0, 1.0)):
+    """Logits (N, 1, H, W): pixel (i, j) is f(u_i, v_j, z) with u down the rows, v across the columns."""
+    u = numpy.linspace(*u_range, height)
+    v = numpy.linspace(*v_range, width)
+    out = numpy.empty((len(z), 1, height, width))
+    for n in range(len(z)):
+        for i in range(height):
+            for j in range(width):
+                out[n, 0, i, j] = mlp(weights, [u[i], v[j], *z[n]])
+    return out
+
+
+def decoder_with(decoder_class, weights, dtype):
+    with chainer.using_config('dtype', dtype):
+        decoder = decoder_class(len(weights[0][0][0]) - 2)
+    for k, (W, b) in enumerate(weights, start=1):
+        layer = getattr(decoder, f'linear{k}')
+        layer.W.array[...] = W
+        layer.b.array[...] = b
+    return decoder
+
+
+@pytest.mark.parametrize('decoder_class', DECODERS)
+@pytest.mark.parametrize('height,width', [(5, 9), (11, 4)])
+def test_decoder_computes_the_articles_function(decoder_class, height, width):
+    weights = random_weights(3, seed=1)
+    z = numpy.random.RandomState(2).randn(2, 3)
+    expected = reference(weights, z, height, width)
+    decoder = decoder_with(decoder_class, weights, numpy.float64)
+    got = decoder(z, (2, 1, height, width)).array
+    assert got.shape == (2, 1, height, width)
+    numpy.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize('decoder_class', DECODERS)
+def test_render_of_a_region_computes_the_articles_function(decoder_class):
+    """--region U0 V0 U1 V1: u (vertical) from U0 to U1 over the rows, v (horizontal) from V0 to V1."""
+    weights = random_weights(2, seed=3)
+    z = numpy.random.RandomState(4).randn(1, 2)
+    region = (-0.5, 0.25, 0.75, 1.5)  # u0, v0, u1, v1: every number differs
+    expected = 1 / (1 + numpy.exp(-reference(weights, z, 6, 10, (-0.5, 0.75), (0.25, 1.5))))
+    decoder = decoder_with(decoder_class, weights, numpy.float32)
+    got = render(decoder, z.astype(numpy.float32), 6, 10, region=region, max_points=7)
+    numpy.testing.assert_allclose(got, expected, atol=2e-6)
