@@ -14,9 +14,9 @@ import os
 import time
 import tracemalloc
 
+import compat  # noqa: F401  (before numpy and chainer: see compat.py)
 import numpy
 
-import compat  # noqa: F401
 import chainer
 
 import cli

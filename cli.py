@@ -5,8 +5,8 @@ import os
 import subprocess
 import sys
 
-import compat  # noqa: F401
 import chainer
+import compat  # noqa: F401  (before numpy and chainer: see compat.py)
 import numpy
 
 import fastpath
@@ -151,3 +151,14 @@ def provenance():
     except (OSError, subprocess.CalledProcessError):
         commit = 'unknown'
     return f'commit {commit}, {datetime.date.today().isoformat()}'
+
+
+def check_output_file(path, extensions):
+    """Refuse, before any work, an output path that is a directory, has another type, or cannot be written."""
+    if os.path.isdir(path):
+        raise UsageError(f'output {path} is a directory; give a file name ending in {" or ".join(extensions)}')
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in extensions:
+        raise UsageError(f'output {path} must end in {" or ".join(extensions)}'
+                         + (f', not {extension}' if extension else ''))
+    writable_directory(os.path.dirname(os.path.abspath(path)))

@@ -3,10 +3,18 @@
 Import this module before `import chainer`. Both patches are no-ops where they are not needed.
 """
 import importlib.util
+import os
 import sys
 import types
 
-import numpy
+# Not a patch: run by a Python without this project's packages (the system one instead of the set-up's
+# .venv), say so in one line rather than with an import traceback.
+if importlib.util.find_spec('numpy') is None or importlib.util.find_spec('chainer') is None:
+    sys.stderr.write(f'{os.path.basename(sys.argv[0]) or "python"}: error: {sys.executable} has no Chainer/NumPy; '
+                     'use the environment the set-up made: source .venv/bin/activate (or run .venv/bin/python)\n')
+    sys.exit(2)
+
+import numpy  # noqa: E402
 
 # chainer/_environment_check.py imports numpy.distutils (gone on Python >= 3.12) and pkg_resources
 # (gone in setuptools >= 81); it only prints macOS-BLAS and version warnings, so stand in a no-op.

@@ -9,9 +9,9 @@ turns such a model exactly into the same picture in the article's order: f(u, v,
 import os
 import zipfile
 
+import compat  # noqa: F401  (before numpy and chainer: see compat.py)
 import numpy
 
-import compat  # noqa: F401
 
 import cli
 from model import COORDINATES, ModelFileError, load_model, to_article_order

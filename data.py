@@ -2,9 +2,9 @@
 import hashlib
 import os
 
+import compat  # noqa: F401  (before numpy and chainer: see compat.py)
 import numpy
 
-import compat  # noqa: F401
 import chainer
 
 MNIST_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'mnist.npz')

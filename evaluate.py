@@ -8,6 +8,7 @@ Also the 28x28 model's negative ELBO and importance-weighted bound (Burda et al.
 on the grey-level and on a binarised test set.
 
     python evaluate.py --train-missing -e 10    # trains the x2 and x4 models if absent, then evaluates
+    python evaluate.py -o results/superres.md --figure results/superres.png   # the committed table
 """
 import math
 import os
@@ -15,10 +16,10 @@ import subprocess
 import sys
 import time
 
+import compat  # noqa: F401  (before numpy and chainer: see compat.py)
 import numpy
 from PIL import Image
 
-import compat  # noqa: F401
 import chainer
 import chainer.functions as F
 
@@ -44,8 +45,10 @@ def parse_args(argv=None):
                         help='test images for the importance-weighted bound (default 500; it costs k decodes each)')
     parser.add_argument('-n', type=cli.positive_int, default=10000, help='test digits to evaluate (default all)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the binarised test set and of z samples')
-    parser.add_argument('--out', '-o', default=os.path.join('results', 'superres.md'), help='the table (Markdown)')
-    parser.add_argument('--figure', default=os.path.join('results', 'superres.png'), help='the figure (PNG)')
+    parser.add_argument('--out', '-o', default=os.path.join('result', 'superres.md'),
+                        help='the table, Markdown (default result/superres.md)')
+    parser.add_argument('--figure', default=os.path.join('result', 'superres.png'),
+                        help='the figure, PNG (default result/superres.png)')
     cli.add_device_flag(parser)
     return parser.parse_args(argv)
 
@@ -171,6 +174,8 @@ def main(argv=None):
     args = parse_args(argv)
     start = time.time()
     try:
+        cli.check_output_file(args.out, ('.md',))
+        cli.check_output_file(args.figure, ('.png',))
         device = cli.device_for(args.gpu)
         if args.train_missing:
             train_missing(args)

@@ -14,9 +14,9 @@ tests/test_fastpath.py checks outputs and every gradient against SamplingDecoder
 import concurrent.futures
 import os
 
+import compat  # noqa: F401  (before numpy and chainer: see compat.py)
 import numpy
 
-import compat  # noqa: F401
 import chainer
 from chainer.backends import cuda
 

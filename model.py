@@ -6,9 +6,9 @@ rendering, and model files that record their latent size and load without pickle
 import os
 import zipfile
 
+import compat  # noqa: F401  (before numpy and chainer: see compat.py)
 import numpy
 
-import compat  # noqa: F401  (must run before chainer is imported)
 import chainer
 import chainer.functions as F
 import chainer.links as L
@@ -171,7 +171,7 @@ def load_model(path, decoder_class=SamplingDecoder):
     if os.path.isdir(path):
         raise ModelFileError(f'model file {path} is a directory, not a file')
     if not os.path.exists(path):
-        raise ModelFileError(f'model file {path} does not exist (train one with: python train.py)')
+        raise ModelFileError(f'model file {path} does not exist (no file at {os.path.abspath(path)})')
     if not zipfile.is_zipfile(path):  # numpy.load would take any other bytes for a pickle
         raise ModelFileError(f'model file {path} is corrupt or not an .npz file')
     try:
@@ -183,6 +183,10 @@ def load_model(path, decoder_class=SamplingDecoder):
         raise ModelFileError(f'model file {path} is not a valid model file ({e})') from None
     except Exception as e:  # zipfile.BadZipFile, EOFError, OSError, ...
         raise ModelFileError(f'model file {path} is corrupt or not an .npz file ({type(e).__name__}: {e})') from None
+    if any(key.startswith('updater/') for key in arrays):
+        beside = os.path.join(os.path.dirname(path), 'model.npz')
+        raise ModelFileError(f'{path} is a training snapshot (for train.py -r), not a model file; use {beside}, '
+                             'which train.py writes beside it every epoch')
     if 'n_latent' not in arrays or arrays['n_latent'].shape != () or arrays['n_latent'].dtype.kind not in 'iu':
         raise ModelFileError(f'model file {path} does not record its latent size (not written by train.py?)')
     if 'decoder/linear1/W' in arrays:

@@ -7,13 +7,14 @@
     python render.py --traverse --index 0           # one row per latent dimension, offsets -3..3
     python render.py --region -0.2 -0.2 0.2 0.2 --resolution 2048 -n 1   # zoom: u (rows) from -0.2 to 0.2, v (columns) likewise
 
-Each mode writes one file (the interpolation also a strip) and prints its path.
+Each mode prints the model it used and writes one file (the interpolation also a strip) named after
+what it drew, in renders/ beside the model unless -o says otherwise.
 """
 import os
 
+import compat  # noqa: F401  (before numpy and chainer: see compat.py)
 import numpy
 
-import compat  # noqa: F401
 
 import cli
 import data
@@ -21,49 +22,76 @@ import figures
 from model import ModelFileError, latent_means, load_model, render
 
 IMAGE_BYTES_PER_PIXEL = 24  # render, upscaled original and both grid halves in float32, then index and RGB bytes
+REPOSITORY = os.path.dirname(os.path.abspath(__file__))
+# Without -m: the model train.py writes by default in the current directory, else the committed one.
+DEFAULT_MODELS = (os.path.join('result', 'model.npz'), os.path.join(REPOSITORY, 'results', 'model.npz'))
+# Flags that only one mode reads, with their defaults: given to another mode they are refused, not ignored.
+MODE_FLAGS = {'n': ('-n', 'reconstruction', 16), 'index': ('--index', 'traverse', 0),
+              'steps': ('--steps', 'traverse', 7), 'frames': ('--frames', 'interpolate', 16),
+              'fps': ('--fps', 'interpolate', 8)}
 
 
 def parse_args(argv=None):
     parser = cli.ArgumentParser(prog='render.py',
                                 description='Render digits from a trained sampling VAE at any resolution')
-    parser.add_argument('--model', '-m', default=os.path.join('results', 'model.npz'),
-                        help='model file written by train.py (default results/model.npz)')
-    parser.add_argument('--out', '-o', default=None, help='output file (default: renders/ beside the model)')
+    parser.add_argument('--model', '-m', default=None,
+                        help='model file written by train.py (default: result/model.npz if it exists, '
+                             'else the committed results/model.npz)')
+    parser.add_argument('--out', '-o', default=None,
+                        help='output file, .png (.gif for --interpolate) (default: renders/ beside the model)')
     cli.add_device_flag(parser)
     parser.add_argument('--resolution', type=cli.resolution, default=(168, 168), help='N or WxH (default 168)')
-    parser.add_argument('-n', type=cli.positive_int, default=16, help='how many test digits (default 16)')
+    parser.add_argument('-n', type=cli.positive_int, help='how many test digits to reconstruct (default 16)')
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument('--sample', type=cli.positive_int, metavar='N', help='N digits from z ~ N(0, I)')
     mode.add_argument('--interpolate', nargs=2, metavar=('A', 'B'),
                       help="GIF along the straight latent path between test digits A and B (indices or 'random')")
     mode.add_argument('--traverse', action='store_true',
                       help='vary one latent dimension at a time by -3..3 around the z of test digit --index')
-    parser.add_argument('--index', type=cli.non_negative_int, default=0, help='test digit for --traverse (default 0)')
-    parser.add_argument('--steps', type=cli.positive_int, default=7, help='columns of --traverse (default 7)')
-    parser.add_argument('--frames', type=cli.positive_int, default=16, help='frames of --interpolate (default 16)')
-    parser.add_argument('--fps', type=cli.positive_int, default=8, help='frames per second of the GIF (default 8)')
+    parser.add_argument('--index', type=cli.non_negative_int, help='test digit for --traverse (default 0)')
+    parser.add_argument('--steps', type=cli.positive_int, help='columns of --traverse (default 7)')
+    parser.add_argument('--frames', type=cli.positive_int, help='frames of --interpolate (default 16)')
+    parser.add_argument('--fps', type=cli.positive_int, help='frames per second of the GIF (default 8)')
     parser.add_argument('--region', type=float, nargs=4, metavar=('U0', 'V0', 'U1', 'V1'),
                         help='render only this rectangle of the (u, v) plane, the image being [-1, 1] x [-1, 1]: '
                              'u is vertical (U0 the top row, U1 the bottom row), v horizontal (V0 the left '
                              'column, V1 the right column), as in the article')
-    parser.add_argument('--seed', type=int, default=0, help='random seed for --sample and random indices')
+    parser.add_argument('--seed', type=int, default=None, help="random seed for --sample and --interpolate random")
     cli.add_decoder_flag(parser)
     parser.add_argument('--colormap', default='gray', help='matplotlib colormap name (default gray)')
     args = parser.parse_args(argv)
+    args.mode = ('sample' if args.sample else 'interpolate' if args.interpolate
+                 else 'traverse' if args.traverse else 'reconstruction')
+    for name, (flag, mode, default) in MODE_FLAGS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+        elif args.mode != mode:
+            parser.error(f'{flag} applies to {mode_description(mode)} only, not to {mode_description(args.mode)}')
+    uses_seed = args.sample or (args.interpolate and 'random' in args.interpolate)
+    if args.seed is not None and not uses_seed:
+        parser.error("--seed applies to --sample and --interpolate with 'random' only")
+    args.seed = args.seed or 0
     if args.colormap not in matplotlib_colormaps():
         parser.error(f'unknown colormap {args.colormap!r} (try gray, viridis, magma, ...)')
     if args.region and (args.region[0] == args.region[2] or args.region[1] == args.region[3]):
         parser.error('--region needs U0 != U1 and V0 != V1')
     if args.interpolate:
-        args.interpolate = [test_index(parser, a) for a in args.interpolate]
+        rng = numpy.random.RandomState(args.seed)
+        args.interpolate = [digit_index(parser, a, rng) for a in args.interpolate]
     if args.index >= data.MNIST_TEST_SIZE:
         parser.error(f'--index must be below {data.MNIST_TEST_SIZE}')
     return args
 
 
-def test_index(parser, text):
+def mode_description(mode):
+    return {'reconstruction': 'reconstructions of test digits (no mode flag)', 'sample': '--sample',
+            'interpolate': '--interpolate', 'traverse': '--traverse'}[mode]
+
+
+def digit_index(parser, text, rng):
+    """A test digit index; 'random' is drawn here, so the name of the output can say which digit it was."""
     if text == 'random':
-        return text
+        return int(rng.randint(data.MNIST_TEST_SIZE))
     if not text.isdigit() or int(text) >= data.MNIST_TEST_SIZE:
         parser.error(f"--interpolate takes test indices 0..{data.MNIST_TEST_SIZE - 1} or 'random', not {text!r}")
     return int(text)
@@ -103,25 +131,39 @@ def traverse(model, args, x_test):
 
 
 def interpolation(model, args, x_test):
-    rng = numpy.random.RandomState(args.seed)
-    a, b = (rng.randint(len(x_test)) if i == 'random' else i for i in args.interpolate)
-    z_a, z_b = latent_means(model, x_test[[a, b]])
+    z_a, z_b = latent_means(model, x_test[args.interpolate])
     t = numpy.linspace(0.0, 1.0, args.frames, dtype=numpy.float32)[:, None]
-    return draw(model, (1 - t) * z_a + t * z_b, args), (a, b)
+    return draw(model, (1 - t) * z_a + t * z_b, args)
 
 
-def default_path(args):
+def default_name(args):
+    """A file name that says what was drawn: mode, digits or seed, size, region, colormap."""
     height, width = args.resolution
     size = f'{width}x{height}'
     if args.sample:
-        name = f'samples_{size}_seed{args.seed}.png'
+        name = f'samples{args.sample}_seed{args.seed}_{size}'
     elif args.interpolate:
-        name = f'interpolate_{args.interpolate[0]}_{args.interpolate[1]}_{size}.gif'
+        name = f'interpolate_{args.interpolate[0]}_{args.interpolate[1]}_{size}'
     elif args.traverse:
-        name = f'traverse_{args.index}_{size}.png'
+        name = f'traverse_{args.index}_{size}'
     else:
-        name = f'render_{size}.png'
-    return os.path.join(os.path.dirname(args.model), 'renders', name)
+        name = f'render_digits0-{args.n - 1}_{size}'
+    if args.region:
+        name += '_region_' + '_'.join(f'{x:g}' for x in args.region)
+    if args.colormap != 'gray':
+        name += f'_{args.colormap}'
+    return name + ('.gif' if args.interpolate else '.png')
+
+
+def model_path(args):
+    """-m, or the first default model that exists; a UsageError naming where it looked otherwise."""
+    if args.model:
+        return args.model
+    for path in DEFAULT_MODELS:
+        if os.path.isfile(path):
+            return path
+    looked = ' and '.join(os.path.abspath(p) for p in DEFAULT_MODELS)
+    raise cli.UsageError(f'no model file given (-m) and none at {looked}')
 
 
 def image_count(args, n_latent):
@@ -134,38 +176,43 @@ def image_count(args, n_latent):
     return 2 * args.n
 
 
-def run(args, out):
+def run(args):
+    """Draw what args ask for; returns the lines to print (the model used, then the files written)."""
     device = cli.device_for(args.gpu)
-    cli.writable_directory(os.path.dirname(os.path.abspath(out)))
-    model = load_model(args.model, cli.decoder_class(args.decoder, device))
+    path = model_path(args)
+    out = args.out or os.path.join(os.path.dirname(path), 'renders', default_name(args))
+    cli.check_output_file(out, ('.gif',) if args.interpolate else ('.png',))
+    model = load_model(path, cli.decoder_class(args.decoder, device))
     height, width = args.resolution
     count = image_count(args, model.n_latent)
     cli.check_memory(count * height * width * IMAGE_BYTES_PER_PIXEL, f'{count} images at {width}x{height}')
     model.to_device(device)
+    shown = os.path.relpath(path)
+    lines = [f'model: {path if shown.startswith(os.pardir) else shown}']
     if args.sample:
-        return [figures.save_image(out, samples(model, args), args.colormap)]
+        return lines + [figures.save_image(out, samples(model, args), args.colormap)]
     x_test, _ = data.load_mnist('test')
     side = int(round(model.n_in ** 0.5))
     if side != 28:  # a model trained on downsampled digits (train.py --train-size) encodes those
         x_test = data.downsample(x_test, side)
     if args.traverse:
-        return [figures.save_image(out, traverse(model, args, x_test), args.colormap)]
+        return lines + [figures.save_image(out, traverse(model, args, x_test), args.colormap)]
     if args.interpolate:
-        frames, _ = interpolation(model, args, x_test)
+        frames = interpolation(model, args, x_test)
         strip = os.path.splitext(out)[0] + '_strip.png'
-        return [figures.save_gif(out, frames, args.fps, args.colormap),
-                figures.save_image(strip, figures.tile(frames, cols=len(frames)), args.colormap)]
-    return [figures.save_image(out, reconstruction(model, args, x_test), args.colormap)]
+        return lines + [f'test digits {args.interpolate[0]} -> {args.interpolate[1]}',
+                        figures.save_gif(out, frames, args.fps, args.colormap),
+                        figures.save_image(strip, figures.tile(frames, cols=len(frames)), args.colormap)]
+    return lines + [figures.save_image(out, reconstruction(model, args, x_test), args.colormap)]
 
 
 def main(argv=None):
     args = parse_args(argv)
-    out = args.out or default_path(args)
     try:
-        paths = run(args, out)
+        lines = run(args)
     except (cli.UsageError, data.DataFileError, ModelFileError) as e:
         cli.fail('render.py', str(e))
-    print('\n'.join(paths))
+    print('\n'.join(lines))
 
 
 if __name__ == '__main__':

@@ -1,17 +1,18 @@
 """Train the article's sampling VAE on MNIST with Chainer's Trainer.
 
     python train.py -g 0 -z 8        # the article: 50 epochs on GPU 0, latent size 8
-    python train.py --test           # a small subset, well under a minute on a CPU
+    python train.py --test           # a small subset, well under a minute on a CPU (into result_test/)
 """
 import glob
 import math
 import os
 import re
+import sys
 import zipfile
 
+import compat  # noqa: F401  (before numpy and chainer: see compat.py)
 import numpy
 
-import compat  # noqa: F401
 import chainer
 from chainer import training
 from chainer.training import extensions
@@ -31,9 +32,12 @@ def parse_args(argv=None):
     parser.add_argument('--batchsize', '-b', type=cli.positive_int, default=64, help='images per step')
     parser.add_argument('--epoch', '-e', type=cli.positive_int, default=None,
                         help='epochs to train (default 50; 3 with --test)')
-    parser.add_argument('--out', '-o', default='results', help='directory for model, log, figures, snapshots')
+    parser.add_argument('--out', '-o', default=None,
+                        help='directory for model, log, figures, snapshots (default result; result_test with --test)')
     parser.add_argument('--resume', '-r', default='',
                         help="snapshot to resume from, or 'auto' for the newest snapshot in --out")
+    parser.add_argument('--force', action='store_true',
+                        help='start afresh in an --out that holds an earlier run (its model and snapshots are replaced)')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
     parser.add_argument('--resolution', type=cli.resolution, default=(168, 168),
                         help='size of the per-epoch renders, N or WxH (default 168)')
@@ -53,6 +57,10 @@ def parse_args(argv=None):
         parser.error(f'--train-size must divide 28 (1, 2, 4, 7, 14, 28), not {args.train_size}')
     if args.epoch is None:
         args.epoch = 3 if args.test else 50
+    if args.out is None:
+        args.out = 'result_test' if args.test else 'result'
+    if args.resume and args.force:
+        parser.error('-r resumes the run in --out and --force replaces it: give one of them')
     return args
 
 
@@ -89,6 +97,16 @@ class StopOnNonfiniteLoss(training.Extension):
             epoch_detail, iteration, _ = pending[bad[0]]
             raise NonFiniteLoss(f'loss became {losses[bad[0]]} at epoch {math.ceil(epoch_detail)}, '
                                 f'iteration {iteration}; training stopped, last snapshot left intact')
+
+
+class PlainText:
+    """stdout without the escape code PrintReport writes to erase a progress bar (for pipes and files)."""
+
+    def write(self, text):
+        sys.stdout.write(text.replace('\033[J', ''))
+
+    def flush(self):
+        sys.stdout.flush()
 
 
 def resident_batches(images, device):
@@ -129,13 +147,39 @@ def newest_snapshot(out):
     return epochs[max(epochs)] if epochs else None
 
 
+def start_afresh(out, force):
+    """A new run never silently replaces an earlier one; with --force it does, and drops the earlier
+    snapshots so that -r auto can never go back to them."""
+    snapshots = glob.glob(os.path.join(out, 'snapshot_epoch_*'))
+    if not force and (snapshots or os.path.exists(os.path.join(out, 'model.npz'))):
+        raise cli.UsageError(f'{out} holds an earlier run (model.npz or snapshots); resume it with -r auto, '
+                             'start afresh there with --force, or choose another -o')
+    for path in snapshots:
+        os.remove(path)
+
+
+def check_same_run(npz, path, trainer):
+    """A snapshot resumes only the run it was taken from: same latent size, input size and data."""
+    model, iterator = trainer.updater.get_optimizer('main').target, trainer.updater.get_iterator('main')
+    recorded = {'latent size': npz['updater/model:main/encoder_mu/W'].shape[0],
+                'input pixels': npz['updater/model:main/encoder1/W'].shape[1]}
+    current = {'latent size': model.n_latent, 'input pixels': model.n_in}
+    if 'updater/iterator:main/order' in npz.files and npz['updater/iterator:main/order'].ndim == 1:
+        recorded['training images'] = len(npz['updater/iterator:main/order'])
+        current['training images'] = len(iterator.dataset)
+    for what in recorded:
+        if recorded[what] != current[what]:
+            raise cli.UsageError(f'snapshot {path} is of another run: {what} {recorded[what]}, this run '
+                                 f'{current[what]} (use the flags of that run, or start afresh with --force)')
+
+
 def resume(trainer, path, out):
-    """Load a snapshot without pickle (a snapshot is data, never code)."""
+    """Load a snapshot without pickle (a snapshot is data, never code); False if -r auto finds none."""
     if path == 'auto':
         path = newest_snapshot(out)
         if path is None:
             print(f'no snapshot in {out}: starting from scratch')
-            return
+            return False
     if not os.path.isfile(path):
         raise cli.UsageError(f'snapshot {path} does not exist or is not a file')
     if not zipfile.is_zipfile(path):
@@ -144,9 +188,10 @@ def resume(trainer, path, out):
         with numpy.load(path, allow_pickle=False) as npz:
             if 'updater/model:main/decoder/linear1/W' in npz.files:
                 recorded = npz['updater/model:main/coordinates'] if 'updater/model:main/coordinates' in npz.files else None
-                check_coordinates(recorded, f'snapshot {path}', 'it cannot be resumed: start afresh in another --out')
+                check_coordinates(recorded, f'snapshot {path}', 'it cannot be resumed: start afresh with --force')
+                check_same_run(npz, path, trainer)
             chainer.serializers.NpzDeserializer(npz).load(trainer)
-    except ModelFileError:
+    except (ModelFileError, cli.UsageError):
         raise
     except Exception as e:
         raise cli.UsageError(f'snapshot {path} cannot be resumed from ({type(e).__name__}: {e})') from None
@@ -154,6 +199,7 @@ def resume(trainer, path, out):
     # negative value makes the trigger read the position from the updater instead.
     trainer.get_extension('PlotReport')._trigger._previous_epoch_detail = -1.0
     print(f'resumed from {path} at epoch {trainer.updater.epoch}, iteration {trainer.updater.iteration}')
+    return True
 
 
 def build_trainer(args, device):
@@ -187,9 +233,11 @@ def build_trainer(args, device):
     trainer.extend(epoch_figure(model, x_test[:FIGURE_DIGITS], args.out, args.resolution))
     trainer.extend(extensions.LogReport())
     trainer.extend(extensions.PlotReport(['main/loss', 'validation/main/loss'], 'epoch', file_name='loss.png'))
+    terminal = sys.stdout.isatty()
     trainer.extend(extensions.PrintReport(['epoch', 'main/loss', 'main/rec', 'main/kl', 'validation/main/loss',
-                                           'validation/main/rec', 'validation/main/kl', 'elapsed_time']))
-    if not args.no_progress:
+                                           'validation/main/rec', 'validation/main/kl', 'elapsed_time'],
+                                          out=sys.stdout if terminal else PlainText()))
+    if not args.no_progress and terminal:  # a bar's escape codes do not belong in a log file
         trainer.extend(extensions.ProgressBar(update_interval=10))
     return trainer
 
@@ -206,8 +254,8 @@ def main(argv=None):
         if device.xp is not numpy:
             device.xp.random.seed(args.seed)
         trainer = build_trainer(args, device)
-        if args.resume:
-            resume(trainer, args.resume, args.out)
+        if not (args.resume and resume(trainer, args.resume, args.out)):
+            start_afresh(args.out, args.force)
         trainer.run(show_loop_exception_msg=False)
     except (cli.UsageError, data.DataFileError, ModelFileError) as e:
         cli.fail(prog, str(e))

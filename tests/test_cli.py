@@ -9,7 +9,9 @@ import pytest
 import compat  # noqa: F401
 import chainer
 
+import convert_model
 import data
+import evaluate
 import render
 import train
 from conftest import HAVE_GPU, ROOT
@@ -50,6 +52,12 @@ def model_files(tmp_path_factory):
                                                                    dtype=object)))
     files['not_a_dir'] = str(d / 'plain_file')
     open(files['not_a_dir'], 'w').close()
+    files['snapshot'] = str(d / 'snapshot_epoch_3')
+    with open(files['snapshot'], 'wb') as f:
+        numpy.savez(f, **{'updater/model:main/' + k: v for k, v in arrays.items()})
+    files['earlier_run'] = str(d / 'earlier_run')
+    os.makedirs(files['earlier_run'])
+    save_model(SamplingVAE(4), os.path.join(files['earlier_run'], 'model.npz'))
     return files
 
 
@@ -99,12 +107,27 @@ BAD_INPUTS = [
     ('render', ['-m', '{pickled}'], 'pickled'),
     ('render', ['-m', '{good}', '-o', '{not_a_dir}/x.png'], 'cannot write to output directory'),
     pytest.param('render', ['-m', '{good}', '-g', '0'], 'needs CuPy', marks=NO_GPU),
+    ('render', ['-m', '{good}', '-o', '{dir}'], 'is a directory; give a file name ending in .png'),
+    ('render', ['-m', '{good}', '-o', '{dir}/no_extension'], 'must end in .png'),
+    ('render', ['-m', '{good}', '-o', '{dir}/x.txt'], 'must end in .png, not .txt'),
+    ('render', ['-m', '{good}', '--interpolate', '0', '1', '-o', '{dir}/x.png'], 'must end in .gif'),
+    ('render', ['--sample', '4', '-n', '3'], '-n applies to reconstructions'),
+    ('render', ['--traverse', '--frames', '3'], '--frames applies to --interpolate only'),
+    ('render', ['--interpolate', '0', '1', '--index', '3'], '--index applies to --traverse only'),
+    ('render', ['--seed', '3'], '--seed applies to --sample'),
+    ('render', ['--interpolate', '0', '1', '--seed', '3'], '--seed applies to --sample'),
+    ('render', ['-m', '{snapshot}'], 'is a training snapshot (for train.py -r), not a model file; use'),
+    ('train', ['--test', '-o', '{earlier_run}'], 'holds an earlier run'),
+    ('train', ['--test', '-o', '{earlier_run}', '-r', 'auto', '--force'], 'give one of them'),
+    ('evaluate', ['-o', '{dir}/table.txt'], 'must end in .md'),
+    ('evaluate', ['--figure', '{dir}'], 'is a directory'),
+    ('convert_model', ['{good}', '{dir}/x.npz'], 'already records its coordinate order'),
 ]
 
 
 @pytest.mark.parametrize('script,argv,message', BAD_INPUTS)
 def test_bad_input_is_one_line_and_exit_2(script, argv, message, model_files, capsys):
-    main = {'train': train.main, 'render': render.main}[script]
+    main = {'train': train.main, 'render': render.main, 'evaluate': evaluate.main, 'convert_model': convert_model.main}[script]
     code, err = run_main(main, [a.format(**model_files) for a in argv], capsys)
     assert code == 2
     assert err.count('\n') == 1 and err.startswith(f'{script}.py: error: ') and message in err, err
@@ -140,3 +163,18 @@ def test_decoder_choice():
     cpu = chainer.get_device('@numpy')
     assert cli.decoder_class(None, cpu) is cli.decoder_class('fast', cpu) is fastpath.FastSamplingDecoder
     assert cli.decoder_class('faithful', cpu) is model.SamplingDecoder
+
+
+def test_a_python_without_the_environment_gets_one_line():
+    """python -S leaves site-packages out, as the system Python of a user who skipped the venv."""
+    result = subprocess.run([sys.executable, '-S', 'train.py', '--test'], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.count('\n') == 1
+    assert result.stderr.startswith('train.py: error: ') and '.venv/bin/activate' in result.stderr
+
+
+def test_missing_default_model_names_where_it_looked(monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(render, 'DEFAULT_MODELS', ('result/model.npz', str(tmp_path / 'repo' / 'results' / 'model.npz')))
+    code, err = run_main(render.main, [], capsys)
+    assert code == 2 and err.count('\n') == 1
+    assert str(tmp_path / 'result' / 'model.npz') in err and str(tmp_path / 'repo' / 'results' / 'model.npz') in err

@@ -30,10 +30,20 @@ def log_without_times(out):
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory):
+def trained_run(tmp_path_factory):
     out = tmp_path_factory.mktemp('train')
-    run('train.py', '--test', '-e', 2, '-z', 4, '-o', out, '--no-progress', '--resolution', 56)
-    return out
+    return out, run('train.py', '--test', '-e', 2, '-z', 4, '-o', out, '--resolution', 56)
+
+
+@pytest.fixture(scope='module')
+def trained(trained_run):
+    return trained_run[0]
+
+
+def test_progress_bar_only_on_a_terminal(trained_run):
+    """Output to a pipe or file: the per-epoch table, no progress bar escape codes."""
+    stdout = trained_run[1].stdout
+    assert '\x1b' not in stdout and 'validation/main/loss' in stdout
 
 
 def test_tiny_training_lowers_the_loss_and_writes_everything(trained):
@@ -64,7 +74,7 @@ def test_epoch_figure_has_originals_and_renders_side_by_side(trained):
 def test_render_writes_an_image_of_the_right_size(trained, tmp_path, resolution, n, cols, rows, height, width):
     out = tmp_path / 'r.png'
     result = run('render.py', '-m', trained / 'model.npz', '--resolution', resolution, '-n', n, '-o', out)
-    assert result.stdout.strip() == str(out)
+    assert result.stdout.split('\n')[:2] == [f'model: {trained / "model.npz"}', str(out)]
     grid_w, grid_h = cols * width + (cols - 1) * 2, rows * height + (rows - 1) * 2
     assert image_size(out) == (grid_h, 2 * grid_w + 8)
 
@@ -160,7 +170,8 @@ def test_interpolation_writes_a_gif_and_a_strip(trained, tmp_path):
     out = tmp_path / 'walk.gif'
     result = run('render.py', '-m', trained / 'model.npz', '--interpolate', 0, 1, '--frames', 5, '--fps', 10,
                  '--resolution', 24, '-o', out)
-    assert result.stdout.split() == [str(out), str(tmp_path / 'walk_strip.png')]
+    assert result.stdout.strip().split('\n') == [f'model: {trained / "model.npz"}', 'test digits 0 -> 1', str(out),
+                                               str(tmp_path / 'walk_strip.png')]
     assert gif_frames(out) == (5, (24, 24))
     strip = pixels(tmp_path / 'walk_strip.png')
     assert strip.shape[:2] == (24, 5 * 24 + 4 * 2)
@@ -187,3 +198,52 @@ def test_region_zooms_into_the_uv_plane(trained, tmp_path):
     assert pixels(zoom).shape[:2] == (33, 33)
     numpy.testing.assert_allclose(pixels(zoom), pixels(whole)[32:, 32:], atol=1.5 / 255)
     assert pixels(zoom).std() > 0
+
+
+def test_resume_refuses_a_snapshot_of_another_run(trained, capsys):
+    for argv, message in ((['-z', '8'], 'latent size 4, this run 8'),
+                          (['-z', '4', '--train-size', '14'], 'input pixels 784, this run 196'),
+                          (['-z', '4', '--n-train', '1000'], 'training images 512, this run 1000')):
+        argv = argv if '--n-train' in argv else ['--test'] + argv
+        with pytest.raises(SystemExit) as exit_info:
+            train.main(argv + ['-o', str(trained), '-r', 'auto', '--no-progress'])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and err.count('\n') == 1 and message in err, err
+
+
+def test_force_starts_afresh_and_drops_the_earlier_snapshots(tmp_path):
+    for name in ('snapshot_epoch_7', 'snapshot_epoch_8', 'model.npz'):
+        (tmp_path / name).write_bytes(b'an earlier run')
+    run('train.py', '--test', '-e', 1, '-z', 2, '-o', tmp_path, '--force', '--resolution', 28)
+    assert sorted(p.name for p in tmp_path.glob('snapshot_epoch_*')) == ['snapshot_epoch_1']
+    assert load_model(str(tmp_path / 'model.npz')).n_latent == 2
+
+
+def test_render_without_m_uses_the_model_trained_here_else_the_committed_one(trained, tmp_path):
+    os.makedirs(tmp_path / 'result')
+    os.symlink(trained / 'model.npz', tmp_path / 'result' / 'model.npz')
+    render_py = os.path.join(ROOT, 'render.py')
+    here = subprocess.run([sys.executable, render_py, '--resolution', '12', '-n', '2'], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert here.returncode == 0, here.stderr
+    assert here.stdout.split('\n')[:2] == ['model: result/model.npz',
+                                            os.path.join('result', 'renders', 'render_digits0-1_12x12.png')]
+    elsewhere = subprocess.run([sys.executable, render_py, '--resolution', '12', '-n', '2', '-o', 'x.png'],
+                               cwd=tmp_path / 'result' / 'renders', capture_output=True, text=True)
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert elsewhere.stdout.split('\n')[0] == f'model: {os.path.join(ROOT, "results", "model.npz")}'
+
+
+def test_output_names_say_what_was_drawn(trained, tmp_path):
+    """Defaults never collide: a region is not a plain render, random digits are named by index."""
+    model = tmp_path / 'model.npz'
+    os.symlink(trained / 'model.npz', model)
+    plain = run('render.py', '-m', model, '--resolution', 16, '-n', 1).stdout.split()
+    zoom = run('render.py', '-m', model, '--resolution', 16, '-n', 1, '--region', -0.5, 0, 0.5, 1).stdout.split()
+    assert plain[-1] == str(tmp_path / 'renders' / 'render_digits0-0_16x16.png')
+    assert zoom[-1] == str(tmp_path / 'renders' / 'render_digits0-0_16x16_region_-0.5_0_0.5_1.png')
+    walk = run('render.py', '-m', model, '--interpolate', 'random', 'random', '--seed', 3, '--frames', 2,
+               '--resolution', 8).stdout.split('\n')
+    rng = numpy.random.RandomState(3)
+    a, b = rng.randint(10000), rng.randint(10000)
+    assert walk[1] == f'test digits {a} -> {b}' and walk[2].endswith(f'interpolate_{a}_{b}_8x8.gif')

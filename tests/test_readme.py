@@ -1,0 +1,115 @@
+"""README's commands as a user pastes them: through a shell, with Python replaced by a stand-in that
+records what reaches each step; and every usage line parsed by its script's own parser."""
+import json
+import os
+import re
+import shlex
+import stat
+import subprocess
+import sys
+
+import pytest
+
+import convert_model
+import evaluate
+import render
+import train
+from conftest import ROOT
+
+README = open(os.path.join(ROOT, 'README.md'), encoding='utf-8').read()
+SET_UP = README[:README.index('\n## ')]  # the commands at the top, before the first section
+
+# python3 -m venv DIR makes DIR/bin/pip and DIR/bin/python that log their argv and PIP_CONSTRAINT.
+STAND_IN = r'''#!/bin/sh
+if [ "$1 $2" = "-m venv" ]; then
+  mkdir -p "$3/bin"
+  for tool in pip python; do
+    printf '#!/bin/sh\nexec "%s" "%s" "$0" "$@"\n' "$RECORDER_PYTHON" "$RECORDER" > "$3/bin/$tool"
+    chmod +x "$3/bin/$tool"
+  done
+  exit 0
+fi
+echo "unexpected python3 call: $*" >&2
+exit 1
+'''
+RECORDER = '''import json, os, sys
+with open(os.environ['STEPS'], 'a') as f:
+    f.write(json.dumps({'tool': os.path.basename(sys.argv[1]), 'argv': sys.argv[2:],
+                        'PIP_CONSTRAINT': os.environ.get('PIP_CONSTRAINT')}) + '\\n')
+'''
+
+
+def bash_blocks(text):
+    return [block.strip() for block in re.findall(r'```bash\n(.*?)```', text, re.S)]
+
+
+def paste(command, tmp_path):
+    """Run one README command line in bash in an empty directory; the steps that reached Python."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    (bin_dir / 'python3').write_text(STAND_IN)
+    (bin_dir / 'python3').chmod(stat.S_IRWXU)
+    (tmp_path / 'recorder.py').write_text(RECORDER)
+    work = tmp_path / 'clone'
+    work.mkdir()
+    env = dict(os.environ, PATH=f'{bin_dir}:{os.environ["PATH"]}', STEPS=str(tmp_path / 'steps'),
+               RECORDER=str(tmp_path / 'recorder.py'), RECORDER_PYTHON=sys.executable)
+    env.pop('PIP_CONSTRAINT', None)
+    subprocess.run(['bash', '-c', command], cwd=work, env=env, check=True)
+    with open(tmp_path / 'steps') as f:
+        return [json.loads(line) for line in f]
+
+
+def test_the_set_up_commands_are_three_single_lines():
+    blocks = bash_blocks(SET_UP)
+    assert len(blocks) == 3 and all('\n' not in block for block in blocks), blocks
+
+
+@pytest.mark.parametrize('which,extra,device', [(0, '.', '-1'), (2, '.[cuda13]', '0')])
+def test_train_and_render_lines_reach_each_step(which, extra, device, tmp_path):
+    steps = paste(bash_blocks(SET_UP)[which], tmp_path)
+    assert [s['tool'] for s in steps] == ['pip', 'python', 'python']
+    pip, training, rendering = steps
+    assert pip['argv'] == ['install', '-q', '-e', extra] and pip['PIP_CONSTRAINT'] == 'constraints.txt'
+    assert training['argv'][0] == 'train.py' and rendering['argv'][0] == 'render.py'
+    for step, parse_args in ((training, train.parse_args), (rendering, render.parse_args)):
+        assert parse_args(step['argv'][1:]).gpu == int(device), step
+    assert train.parse_args(training['argv'][1:]).out == 'result'
+    assert render.parse_args(rendering['argv'][1:]).model is None  # so it finds result/model.npz
+
+
+def test_test_line_reaches_pytest(tmp_path):
+    steps = paste(bash_blocks(SET_UP)[1], tmp_path)
+    assert [(s['tool'], s['argv']) for s in steps] == [('pip', ['install', '-q', '-e', '.[test]']),
+                                                       ('python', ['-m', 'pytest', '-q'])]
+    assert steps[0]['PIP_CONSTRAINT'] == 'constraints.txt'
+
+
+def test_ci_runs_the_readmes_test_line():
+    with open(os.path.join(ROOT, '.ci', 'run')) as f:
+        assert bash_blocks(SET_UP)[1] in f.read()
+
+
+PARSERS = {'train.py': train.parse_args, 'render.py': render.parse_args, 'evaluate.py': evaluate.parse_args,
+           'convert_model.py': convert_model.parse_args}
+USAGE_LINES = [line for block in bash_blocks(README[len(SET_UP):]) for line in block.split('\n')
+               if line.split()[:2] and line.split()[0] == 'python' and line.split()[1] in PARSERS]
+
+
+@pytest.mark.parametrize('line', USAGE_LINES)
+def test_every_usage_line_parses(line):
+    argv = shlex.split(line, comments=True)
+    PARSERS[argv[1]](argv[2:])
+
+
+def test_no_usage_line_writes_over_a_committed_file():
+    tracked = set(subprocess.run(['git', 'ls-files'], cwd=ROOT, capture_output=True, text=True, check=True)
+                  .stdout.split())
+    for line in USAGE_LINES:
+        argv = shlex.split(line, comments=True)
+        args = PARSERS[argv[1]](argv[2:])
+        if argv[1] == 'train.py':
+            assert not any(path.startswith(args.out.rstrip('/') + '/') for path in tracked), line
+        elif argv[1] == 'render.py' and not args.out:
+            name = render.default_name(args)
+            assert not any(path.endswith('/' + name) or path == name for path in tracked), line
