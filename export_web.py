@@ -1,0 +1,94 @@
+"""Export a model as one self-contained HTML page that draws f(u, v, z) live in the browser.
+
+    python export_web.py                                  # renders/explorer.html beside the model
+    python export_web.py -o results/explorer.html         # the committed page, from results/model.npz
+
+The page embeds the decoder's weights, z = mu of the first --digits test digits and their 28x28
+originals, and colormap tables from matplotlib: no other file, no network. It evaluates the decoder
+per pixel on the GPU with WebGL2 (a plain JavaScript fallback where WebGL2 is missing), in the
+article's coordinate order, with the z part of linear1 computed once per frame (as in fastpath.py).
+"""
+import base64
+import json
+import os
+
+import compat  # noqa: F401  (before numpy and chainer: see compat.py)
+import numpy
+
+import cli
+import data
+import render
+from model import COORDINATES, ModelFileError, latent_means, load_model
+
+TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'web', 'explorer_template.html')
+COLORMAPS = ('gray', 'magma', 'viridis', 'inferno', 'cividis', 'gray_r')
+
+
+def parse_args(argv=None):
+    parser = cli.ArgumentParser(prog='export_web.py', description=__doc__.split('\n')[0])
+    parser.add_argument('--model', '-m', default=None,
+                        help='model file (default: result/model.npz if it exists, else the committed results/model.npz)')
+    parser.add_argument('--out', '-o', default=None, help='the page, .html (default: renders/explorer.html beside the model)')
+    parser.add_argument('--digits', type=cli.positive_int, default=300,
+                        help='test digits embedded, with their z = mu (default 300)')
+    args = parser.parse_args(argv)
+    if args.digits > data.MNIST_TEST_SIZE:
+        parser.error(f'--digits must be at most {data.MNIST_TEST_SIZE}')
+    return args
+
+
+def base64_of(array, dtype):
+    return base64.b64encode(numpy.ascontiguousarray(array, dtype=dtype).tobytes()).decode('ascii')
+
+
+def colormap_table(name):
+    import matplotlib
+    rgb = matplotlib.colormaps[name](numpy.linspace(0.0, 1.0, 256))[:, :3]
+    return base64_of((rgb * 255 + 0.5).astype(numpy.uint8), numpy.uint8)
+
+
+def page_data(model, originals):
+    """Everything the page needs, as JSON: little-endian float32 and uint8 arrays in base64."""
+    decoder = model.decoder
+    layers = [getattr(decoder, f'linear{k}') for k in range(1, 5)]
+    weights = {f'W{k}': base64_of(layer.W.array, '<f4') for k, layer in enumerate(layers, start=1)}
+    weights.update({f'b{k}': base64_of(layer.b.array, '<f4') for k, layer in enumerate(layers, start=1)})
+    return dict(weights, n_latent=model.n_latent, units=int(layers[0].W.shape[0]), coordinates=COORDINATES,
+                grid='centers' if model.centers else 'linspace', digit_count=len(originals),
+                digit_side=originals.shape[-1],
+                digits=base64_of(numpy.round(originals[:, 0] * 255), numpy.uint8),
+                mu=base64_of(latent_means(model, originals), '<f4'),
+                colormaps={name: colormap_table(name) for name in COLORMAPS})
+
+
+def export(model_path, out, digits):
+    model = load_model(model_path)
+    if model.n_in != 784:
+        raise cli.UsageError(f'{model_path} was trained on {int(model.n_in ** 0.5)}x{int(model.n_in ** 0.5)} digits; '
+                             'the explorer takes models of 28x28 digits')
+    originals = data.load_mnist('test')[0][:digits]
+    with open(TEMPLATE, encoding='utf-8') as f:
+        template = f.read()
+    payload = json.dumps(page_data(model, originals)).replace('</', '<\\/')
+    html = template.replace('/*MODEL_DATA*/{}', payload, 1)
+    tmp = out + '.tmp'
+    with open(tmp, 'w', encoding='utf-8') as f:
+        f.write(html)
+    os.replace(tmp, out)
+    return out
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        path = render.model_path(args)
+        out = args.out or os.path.join(os.path.dirname(path), 'renders', 'explorer.html')
+        cli.check_output_file(out, ('.html',))
+        export(path, out, args.digits)
+    except (cli.UsageError, data.DataFileError, ModelFileError) as e:
+        cli.fail('export_web.py', str(e))
+    print(f'model: {path}\n{out} ({os.path.getsize(out) / 2**20:.2f} MiB): open it in a browser')
+
+
+if __name__ == '__main__':
+    main()
