@@ -172,7 +172,7 @@ def markdown(results, likelihood, info):
 
 def main(argv=None):
     args = parse_args(argv)
-    start = time.time()
+    start, provenance = time.time(), cli.provenance()  # the code as it is when the run starts
     try:
         cli.check_output_file(args.out, ('.md',))
         cli.check_output_file(args.figure, ('.png',))
@@ -201,7 +201,7 @@ def main(argv=None):
     info = {'command': 'python ' + ' '.join(['evaluate.py'] + (argv if argv is not None else sys.argv[1:])),
             'seconds': time.time() - start, 'n': len(truth), 'k': args.iwae_k, 'n_iwae': min(args.iwae_images, len(truth)),
             'device': f'GPU {args.gpu}' if args.gpu >= 0 else f'CPU ({os.cpu_count()} cores)',
-            'x2': paths[2], 'x4': paths[4], 'm28': args.model, 'provenance': cli.provenance()}
+            'x2': paths[2], 'x4': paths[4], 'm28': args.model, 'provenance': provenance}
     report = markdown(results, likelihood, info)
     with open(args.out, 'w') as f:
         f.write(report)
