@@ -8,12 +8,12 @@ setup(
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     license='MIT',
-    py_modules=['compat', 'model', 'fastpath', 'data', 'cli', 'figures', 'train', 'render', 'evaluate', 'convert_model'],
+    py_modules=['compat', 'model', 'fastpath', 'data', 'cli', 'figures', 'train', 'render', 'evaluate', 'convert_model', 'export_web'],
     python_requires='>=3.9',
     install_requires=['chainer==7.8.1', 'numpy', 'matplotlib'],
     extras_require={
         'cuda12': ['cupy-cuda12x'],
         'cuda13': ['cupy-cuda13x'],
-        'test': ['pytest'],
+        'test': ['pytest', 'selenium'],  # selenium drives Chromium in tests/test_explorer.py
     },
 )

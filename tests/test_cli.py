@@ -12,6 +12,7 @@ import chainer
 import convert_model
 import data
 import evaluate
+import export_web
 import render
 import train
 from conftest import HAVE_GPU, ROOT
@@ -122,12 +123,16 @@ BAD_INPUTS = [
     ('evaluate', ['-o', '{dir}/table.txt'], 'must end in .md'),
     ('evaluate', ['--figure', '{dir}'], 'is a directory'),
     ('convert_model', ['{good}', '{dir}/x.npz'], 'already records its coordinate order'),
+    ('export_web', ['-m', '{good}', '-o', '{dir}/page.htm'], 'must end in .html'),
+    ('export_web', ['-m', '{snapshot}', '-o', '{dir}/page.html'], 'is a training snapshot'),
+    ('export_web', ['--digits', '0'], 'must be a positive integer'),
 ]
 
 
 @pytest.mark.parametrize('script,argv,message', BAD_INPUTS)
 def test_bad_input_is_one_line_and_exit_2(script, argv, message, model_files, capsys):
-    main = {'train': train.main, 'render': render.main, 'evaluate': evaluate.main, 'convert_model': convert_model.main}[script]
+    main = {'train': train.main, 'render': render.main, 'evaluate': evaluate.main, 'convert_model': convert_model.main,
+            'export_web': export_web.main}[script]
     code, err = run_main(main, [a.format(**model_files) for a in argv], capsys)
     assert code == 2
     assert err.count('\n') == 1 and err.startswith(f'{script}.py: error: ') and message in err, err

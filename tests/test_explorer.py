@@ -1,0 +1,148 @@
+"""export_web.py's page in a real browser (headless Chromium), on its WebGL2 path and its JavaScript
+fallback: it draws render.py's probabilities, follows its sliders and digits, and fetches nothing."""
+import json
+import os
+import shutil
+import time
+
+import numpy
+import pytest
+
+import compat  # noqa: F401
+
+import data
+import export_web
+from conftest import ROOT
+from model import latent_means, load_model, render
+
+CHROMIUM, CHROMEDRIVER = shutil.which('chromium'), shutil.which('chromedriver')
+try:
+    import selenium  # noqa: F401
+    MISSING = None if CHROMIUM and CHROMEDRIVER else 'no chromium and chromedriver (apt-get install chromium chromium-driver)'
+except ImportError:
+    MISSING = 'selenium is not installed (pip install -e .[test])'
+if MISSING and os.environ.get('REQUIRE_BROWSER'):  # CI installs them: there a skip would hide a failure
+    raise RuntimeError(f'REQUIRE_BROWSER is set but {MISSING}')
+pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or '')
+
+MODEL = os.path.join(ROOT, 'results', 'model.npz')
+BACKENDS = {'webgl': '', 'js': '&backend=js'}
+TOLERANCE = 2 / 255
+
+
+@pytest.fixture(scope='module')
+def page(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp('web') / 'explorer.html')
+    export_web.main(['-m', MODEL, '-o', path, '--digits', '12'])
+    return path
+
+
+@pytest.fixture(scope='module')
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ('--headless', '--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
+                 '--window-size=1200,900'):
+        options.add_argument(flag)
+    options.set_capability('goog:loggingPrefs', {'browser': 'ALL', 'performance': 'ALL'})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope='module')
+def model():
+    return load_model(MODEL)
+
+
+def open_page(browser, page, backend, size='40x24'):
+    browser.get_log('browser'), browser.get_log('performance')  # start each page with empty logs
+    browser.get(f'file://{page}?size={size}{BACKENDS[backend]}')
+    wait_idle(browser)
+
+
+def wait_idle(browser, timeout=60):
+    deadline = time.time() + timeout
+    while not browser.execute_script('return Boolean(window.explorer && window.explorer.idle)'):
+        assert time.time() < deadline, 'the page never finished drawing'
+        time.sleep(0.02)
+
+
+def page_probabilities(browser):
+    """The canvas's red channel (gray colormap: the probability in 1/255 steps), rows x columns."""
+    width, height = browser.execute_script('const v = document.getElementById("view"); return [v.width, v.height]')
+    rgba = numpy.array(browser.execute_script('return explorer.pixels()'), dtype=numpy.float64)
+    return rgba.reshape(height, width, 4)[..., 0] / 255
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_the_page_names_its_backend(browser, page, backend):
+    open_page(browser, page, backend)
+    text = browser.find_element('id', 'backend').text
+    assert text == 'WebGL2' if backend == 'webgl' else text.startswith('JavaScript fallback (WebGL2 is not available')
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_pixels_equal_render_py_on_a_non_square_canvas_and_a_zoomed_region(browser, page, backend, model):
+    open_page(browser, page, backend, size='40x24')
+    z = numpy.random.RandomState(0).randn(1, model.n_latent).astype(numpy.float32)
+    browser.execute_script('explorer.setLatent(arguments[0])', z[0].tolist())
+    wait_idle(browser)
+    numpy.testing.assert_allclose(page_probabilities(browser), render(model.decoder, z, 24, 40)[0, 0], atol=TOLERANCE)
+    region = (-0.5, 0.25, 0.75, 1.5)  # u0, v0, u1, v1: rows and columns, all different
+    browser.execute_script('explorer.setRegion(...arguments)', *region)
+    wait_idle(browser)
+    expected = render(model.decoder, z, 24, 40, region=region)[0, 0]
+    numpy.testing.assert_allclose(page_probabilities(browser), expected, atol=TOLERANCE)
+    assert expected.std() > 0.05  # a region with a stroke in it, not an empty corner
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_picking_a_digit_and_moving_a_slider(browser, page, backend, model):
+    open_page(browser, page, backend, size='28x28')
+    digit = browser.find_element('id', 'digit')
+    digit.clear()
+    digit.send_keys('5\n')  # Enter commits the number: a change event, as a user's
+    wait_idle(browser)
+    x = data.load_mnist('test')[0][5:6]
+    original = numpy.array(browser.execute_script(
+        'return Array.from(document.getElementById("original").getContext("2d").getImageData(0, 0, 28, 28).data)'))
+    numpy.testing.assert_array_equal(original.reshape(28, 28, 4)[..., 0], numpy.round(x[0, 0] * 255))
+    z = latent_means(model, x)
+    numpy.testing.assert_allclose(page_probabilities(browser), render(model.decoder, z, 28, 28)[0, 0], atol=TOLERANCE)
+    browser.execute_script('const s = document.getElementById("z1"); s.value = 2.5; s.dispatchEvent(new Event("input"))')
+    wait_idle(browser)
+    z[0, 1] = 2.5
+    moved = render(model.decoder, z, 28, 28)[0, 0]
+    numpy.testing.assert_allclose(page_probabilities(browser), moved, atol=TOLERANCE)
+    assert abs(moved - render(model.decoder, latent_means(model, x), 28, 28)[0, 0]).max() > 0.2
+
+
+def test_wheel_zooms_about_the_pointer_and_drag_pans(browser, page):
+    from selenium.webdriver import ActionChains
+    from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
+    open_page(browser, page, 'js', size='40x40')
+    view = browser.find_element('id', 'view')
+    ActionChains(browser).scroll_from_origin(ScrollOrigin.from_element(view), 0, -200).perform()  # zoom in
+    wait_idle(browser)
+    r = browser.execute_script('return explorer.state.region')
+    assert r['u1'] - r['u0'] < 2 and r['v1'] - r['v0'] < 2
+    assert r['u0'] + r['u1'] == pytest.approx(0, abs=0.06) and r['v0'] + r['v1'] == pytest.approx(0, abs=0.06)
+    ActionChains(browser).drag_and_drop_by_offset(view, 20, 0).perform()  # content follows the pointer rightwards
+    wait_idle(browser)
+    moved = browser.execute_script('return explorer.state.region')
+    assert moved['v0'] < r['v0'] and moved['u0'] == pytest.approx(r['u0'])
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_no_console_errors_and_no_network(browser, page, backend):
+    open_page(browser, page, backend)
+    browser.find_element('id', 'random').click()
+    wait_idle(browser)
+    errors = [entry for entry in browser.get_log('browser') if entry['level'] == 'SEVERE']
+    assert not errors, errors
+    requests = [json.loads(entry['message'])['message'] for entry in browser.get_log('performance')]
+    urls = [m['params']['request']['url'] for m in requests if m['method'] == 'Network.requestWillBeSent']
+    assert urls and all(url.startswith(f'file://{page}') for url in urls), urls
