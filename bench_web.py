@@ -39,6 +39,7 @@ def browser():
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
     driver.set_script_timeout(3600)  # a 1024x1024 frame of the fallback takes minutes on a CPU
+    driver.command_executor.client_config.timeout = 3600
     return driver
 
 

@@ -146,3 +146,36 @@ def test_no_console_errors_and_no_network(browser, page, backend):
     requests = [json.loads(entry['message'])['message'] for entry in browser.get_log('performance')]
     urls = [m['params']['request']['url'] for m in requests if m['method'] == 'Network.requestWillBeSent']
     assert urls and all(url.startswith(f'file://{page}') for url in urls), urls
+
+
+@pytest.mark.parametrize('size,region', [('270x5', (-0.2, -3, 0.3, 0.1)), ('6x262', (-3, -0.2, 0.1, 0.3))])
+def test_webgl_tiles_join_without_seams(browser, page, model, size, region):
+    """The GPU draws in tiles of 256x256: an image across a tile boundary is still render.py's. The
+    region puts the image's centre beyond the boundary and empty plane before it, so a second tile
+    that drew the first one's pixels again would show."""
+    open_page(browser, page, 'webgl', size=size)
+    width, height = map(int, size.split('x'))
+    z = latent_means(model, data.load_mnist('test')[0][1:2])  # a 2, with ink at the centre
+    browser.execute_script('explorer.setLatent(arguments[0]); explorer.setRegion(...arguments[1])', z[0].tolist(), region)
+    wait_idle(browser)
+    expected = render(model.decoder, z, height, width, region=region)[0, 0]
+    beyond = expected[:, 256:] if width > 256 else expected[256:]
+    assert beyond.max() > 0.5 and expected[:6, :6].max() < 0.1
+    numpy.testing.assert_allclose(page_probabilities(browser), expected, atol=TOLERANCE)
+
+
+def test_download_png_has_the_size_asked_for(browser, page):
+    open_page(browser, page, 'js', size='16x16')
+    browser.execute_script('''
+        window.downloaded = null;
+        HTMLAnchorElement.prototype.click = function () {
+            const image = new Image(), name = this.download;
+            image.onload = () => { window.downloaded = [name, image.naturalWidth, image.naturalHeight]; };
+            image.src = this.href;
+        };
+        document.getElementById('png-size').value = 24;''')
+    browser.find_element('id', 'download').click()
+    deadline = time.time() + 30
+    while browser.execute_script('return window.downloaded') is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert browser.execute_script('return window.downloaded') == ['digit_24x24.png', 24, 24]
