@@ -39,6 +39,16 @@ def _int_at_least(text, lowest, name):
     return value
 
 
+def non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    if not value >= 0 or value == float('inf'):
+        raise argparse.ArgumentTypeError(f'{text} must be a non-negative number')
+    return value
+
+
 def positive_int(text):
     return _int_at_least(text, 1, 'positive')
 

@@ -3,6 +3,7 @@
 SamplingDecoder and SamplingVAE are the article's code. Below them: the coordinate grids, chunked
 rendering, and model files that record their latent size and load without pickle.
 """
+import math
 import os
 import zipfile
 
@@ -61,10 +62,15 @@ COORDINATES = 'u=row,v=column'  # the article's order: f(u_i, v_j, z) for the pi
 class SamplingVAE(chainer.Chain):
     """Encoder 784 -> 256 -> 256 -> (mu, ln_var); decoder SamplingDecoder; loss in nats per image."""
 
-    def __init__(self, n_latent=8, n_in=784, n_hidden=256, centers=False, decoder_class=SamplingDecoder):
+    def __init__(self, n_latent=8, n_in=784, n_hidden=256, centers=False, decoder_class=SamplingDecoder,
+                 footprint=1, free_bits=0.0):
         super().__init__()
         self.n_latent, self.n_in = n_latent, n_in
         self.centers = centers  # pixel-centre (u, v) grid instead of the article's linspace (evaluate.py)
+        # Opt-in training settings (train.py --footprint, --free-bits); the article's are 1 and 0.
+        if footprint > 1 and not centers:
+            raise ValueError('a footprint needs the pixel-centre grid (centers=True)')
+        self.footprint, self.free_bits = footprint, free_bits
         # Saved in model files and snapshots: files of earlier versions, which fed f (column, row), lack it.
         self.add_persistent('coordinates', COORDINATES)
         initializer = chainer.initializers.HeNormal()
@@ -98,16 +104,50 @@ class SamplingVAE(chainer.Chain):
         v = pixel_coordinates(self.xp, shape[3], centers=True)
         return self.decoder.sample_points(z, u, v)
 
+    def decode_footprints(self, z, shape):
+        """Logits at the centres of a k x k subdivision of every pixel of `shape`: (N, 1, H k, W k)."""
+        k = self.footprint
+        u = pixel_coordinates(self.xp, shape[2] * k, centers=True)
+        v = pixel_coordinates(self.xp, shape[3] * k, centers=True)
+        return self.decoder.sample_points(z, u, v)
+
     def __call__(self, x):
-        """Negative ELBO in nats per image; reports loss, rec (Bernoulli NLL) and kl."""
+        """Negative ELBO in nats per image; reports loss, rec (Bernoulli NLL) and kl. With free bits,
+        training minimises rec + sum_d max(free_bits, KL_d) instead; loss stays the negative ELBO."""
         batchsize = len(x)
         z, mu, ln_var = self.latent(x)
-        logits = self.decode(z, x.shape)
-        rec = F.bernoulli_nll(x, logits, reduce='sum') / batchsize
+        if self.footprint == 1:
+            rec = F.bernoulli_nll(x, self.decode(z, x.shape), reduce='sum') / batchsize
+        else:
+            rec = F.sum(footprint_nll(x, self.decode_footprints(z, x.shape), self.footprint)) / batchsize
         kl = F.gaussian_kl_divergence(mu, ln_var, reduce='sum') / batchsize
         loss = rec + kl
         chainer.report({'loss': loss, 'rec': rec, 'kl': kl}, self)
+        if self.free_bits and chainer.config.train:
+            return rec + free_bits_kl(mu, ln_var, self.free_bits)
         return loss
+
+
+def footprint_nll(x, logits, k):
+    """Per-pixel Bernoulli NLL of x (N, C, H, W) against p = the mean of sigmoid(logits) over each
+    pixel's k x k sub-points (logits (N, C, H k, W k)): the low-resolution pixel as the area average
+    of f. Computed in log space; for k = 1 it is F.bernoulli_nll's softplus(y) - x y."""
+    n, c, height, width = x.shape
+
+    def log_mean(log_values):  # log of the mean over each k x k block
+        blocks = F.transpose(F.reshape(log_values, (n, c, height, k, width, k)), (0, 1, 2, 4, 3, 5))
+        return F.logsumexp(F.reshape(blocks, (n, c, height, width, k * k)), axis=4) - math.log(k * k)
+    log_p = log_mean(-F.softplus(-logits))  # log sigmoid(y)
+    log_not_p = log_mean(-F.softplus(logits))  # log (1 - sigmoid(y))
+    return -(x * log_p + (1 - x) * log_not_p)
+
+
+def free_bits_kl(mu, ln_var, free_bits):
+    """sum_d max(free_bits, KL_d), KL_d the batch mean of dimension d's KL: dimensions below free_bits
+    nats get no push towards the prior (Kingma et al. 2016), so the encoder can start using them."""
+    kl_per_dim = F.sum(F.gaussian_kl_divergence(mu, ln_var, reduce='no'), axis=0) / len(mu)
+    floor = chainer.backend.get_array_module(kl_per_dim).full(kl_per_dim.shape, free_bits, dtype=kl_per_dim.dtype)
+    return F.sum(F.maximum(kl_per_dim, floor))
 
 
 def latent_means(model, x):
@@ -161,6 +201,8 @@ def save_model(model, path):
     arrays['n_latent'] = numpy.array(model.n_latent, dtype=numpy.int64)
     arrays['n_in'] = numpy.array(model.n_in, dtype=numpy.int64)
     arrays['centers'] = numpy.array(model.centers)
+    arrays['footprint'] = numpy.array(model.footprint, dtype=numpy.int64)  # how it was trained
+    arrays['free_bits'] = numpy.array(model.free_bits, dtype=numpy.float64)
     tmp = path + '.tmp.npz'
     numpy.savez_compressed(tmp, **arrays)
     os.replace(tmp, path)
@@ -195,7 +237,12 @@ def load_model(path, decoder_class=SamplingDecoder):
     n_in, centers = arrays.pop('n_in', numpy.array(784)), arrays.pop('centers', numpy.array(False))
     if n_in.shape != () or n_in.dtype.kind not in 'iu' or int(numpy.sqrt(n_in)) ** 2 != n_in or centers.dtype != bool:
         raise ModelFileError(f'model file {path} has a malformed input size or grid flag')
-    model = SamplingVAE(int(arrays.pop('n_latent')), n_in=int(n_in), centers=bool(centers), decoder_class=decoder_class)
+    footprint, free_bits = arrays.pop('footprint', numpy.array(1)), arrays.pop('free_bits', numpy.array(0.0))
+    if footprint.shape != () or footprint.dtype.kind not in 'iu' or footprint < 1 or (footprint > 1 and not centers) \
+            or free_bits.shape != () or free_bits.dtype.kind != 'f' or not free_bits >= 0:
+        raise ModelFileError(f'model file {path} has a malformed footprint or free-bits setting')
+    model = SamplingVAE(int(arrays.pop('n_latent')), n_in=int(n_in), centers=bool(centers), decoder_class=decoder_class,
+                        footprint=int(footprint), free_bits=float(free_bits))
     try:
         chainer.serializers.NpzDeserializer(arrays).load(model)
     except (KeyError, ValueError, TypeError) as e:

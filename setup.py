@@ -8,7 +8,7 @@ setup(
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     license='MIT',
-    py_modules=['compat', 'model', 'fastpath', 'data', 'cli', 'figures', 'train', 'render', 'evaluate', 'convert_model', 'export_web'],
+    py_modules=['compat', 'model', 'fastpath', 'data', 'cli', 'figures', 'train', 'render', 'evaluate', 'convert_model', 'export_web', 'sweep'],
     python_requires='>=3.9',
     install_requires=['chainer==7.8.1', 'numpy', 'matplotlib'],
     extras_require={

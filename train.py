@@ -49,12 +49,20 @@ def parse_args(argv=None):
                         help='train on MNIST area-averaged to NxN (N divides 28; default 28)')
     parser.add_argument('--grid', choices=('linspace', 'center'), default='linspace',
                         help="(u, v) of the pixels: the article's linspace(-1, 1), or pixel centres (evaluate.py)")
+    parser.add_argument('--footprint', type=cli.positive_int, default=1, metavar='K',
+                        help='opt-in, with --grid center: compare each pixel with the mean of f over K x K points '
+                             'of its area instead of f at its centre (default 1: the article)')
+    parser.add_argument('--free-bits', type=cli.non_negative_float, default=0.0, metavar='NATS',
+                        help='opt-in: minimise rec + sum_d max(NATS, KL_d) so that latent dimensions are not '
+                             'pushed to the prior below NATS nats (default 0: the article\'s ELBO)')
     parser.add_argument('--tf32', action='store_true',
                         help='GPU: let cuBLAS multiply float32 matrices in TF32 (faster, changes numerics)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar (for logs and CI)')
     args = parser.parse_args(argv)
     if 28 % args.train_size:
         parser.error(f'--train-size must divide 28 (1, 2, 4, 7, 14, 28), not {args.train_size}')
+    if args.footprint > 1 and args.grid != 'center':
+        parser.error('--footprint needs --grid center (a footprint is the area around a pixel centre)')
     if args.epoch is None:
         args.epoch = 3 if args.test else 50
     if args.out is None:
@@ -212,7 +220,8 @@ def build_trainer(args, device):
         x_train = x_train[:args.n_train]
     decoder_class = cli.decoder_class(args.decoder, device)
     fast = decoder_class is not SamplingDecoder
-    model = SamplingVAE(args.dimz, n_in=args.train_size ** 2, centers=args.grid == 'center', decoder_class=decoder_class)
+    model = SamplingVAE(args.dimz, n_in=args.train_size ** 2, centers=args.grid == 'center', decoder_class=decoder_class,
+                        footprint=args.footprint, free_bits=args.free_bits)
     model.to_device(device)
     optimizer = chainer.optimizers.Adam()
     optimizer.setup(model)

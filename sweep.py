@@ -1,0 +1,149 @@
+"""What would it take for f(u, v, z) to beat interpolation at x2? A sweep in evaluate.py's protocol.
+
+Models trained on MNIST area-averaged to 14x14 (pixel-centre grid), for every latent size in --latents,
+trained at pixel centres ('point', the article's way) or against the area average of f over a 2x2
+footprint ('footprint'), without or with free bits; each rendered at 28x28 from its 14x14 input and
+compared with the true test digits, beside interpolation of that input and the mean training digit.
+
+    python sweep.py --train-missing                     # trains what is missing into result/sweep, then the table
+    python sweep.py --train-missing --runs results/sweep -o results/superres_sweep.md --figure results/superres_sweep.png
+"""
+import itertools
+import os
+import subprocess
+import sys
+import time
+
+import compat  # noqa: F401  (before numpy and chainer: see compat.py)
+import numpy
+
+import chainer
+
+import cli
+import data
+import evaluate
+import figures
+from model import ModelFileError, latent_means, load_model
+
+SIZE = 14  # x2: 14x14 -> 28x28
+
+
+def parse_args(argv=None):
+    parser = cli.ArgumentParser(prog='sweep.py', description=__doc__.split('\n')[0])
+    parser.add_argument('--runs', default=os.path.join('result', 'sweep'), help='where the models live (default result/sweep)')
+    parser.add_argument('--train-missing', action='store_true', help='train the models that are missing')
+    parser.add_argument('--latents', type=cli.positive_int, nargs='+', default=[8, 16, 32], help='latent sizes')
+    parser.add_argument('--footprint', type=cli.positive_int, default=2, help="the footprint rows' K (default 2)")
+    parser.add_argument('--free-bits', type=cli.non_negative_float, default=0.25, help='the remedy rows\' nats (default 0.25)')
+    parser.add_argument('--epoch', '-e', type=cli.positive_int, default=2, help='epochs for every model (default 2)')
+    parser.add_argument('--n-train', type=cli.positive_int, default=20000, help='training images (default 20000)')
+    parser.add_argument('-n', type=cli.positive_int, default=10000, help='test digits to evaluate (default all)')
+    parser.add_argument('--out', '-o', default=os.path.join('result', 'superres_sweep.md'), help='the table, .md')
+    parser.add_argument('--figure', default=os.path.join('result', 'superres_sweep.png'), help='the figure, .png')
+    cli.add_device_flag(parser)
+    return parser.parse_args(argv)
+
+
+def configurations(args):
+    """(name, train.py flags) of every model of the sweep."""
+    for n_latent, footprint, free_bits in itertools.product(args.latents, (1, args.footprint), (0.0, args.free_bits)):
+        kind = 'point' if footprint == 1 else f'footprint{footprint}'
+        name = f'z{n_latent}_{kind}_freebits{free_bits:g}'
+        yield name, ['-z', str(n_latent), '--footprint', str(footprint), '--free-bits', str(free_bits)]
+
+
+def train_missing(args):
+    for name, flags in configurations(args):
+        out = os.path.join(args.runs, name)
+        if not os.path.exists(os.path.join(out, 'model.npz')):
+            command = [sys.executable, 'train.py', '-g', str(args.gpu), '-e', str(args.epoch), '--n-train',
+                       str(args.n_train), '--train-size', str(SIZE), '--grid', 'center', '--resolution', '28',
+                       '--no-progress', '--force', '-o', out] + flags
+            print(' '.join(command[1:]), flush=True)
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+
+
+def latent_use(model, low):
+    """Mean KL(q(z|x) || p(z)) in nats and the number of active dimensions (Cov_x(E[z_d | x]) > 0.01,
+    Burda et al.) over the test inputs."""
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        mus, kls = [], []
+        for i in range(0, len(low), 1000):
+            mu, ln_var = (chainer.backend.CpuDevice().send(a.array) for a in model.encode(model.xp.asarray(low[i:i + 1000])))
+            mus.append(mu)
+            kls.append(0.5 * (mu ** 2 + numpy.exp(ln_var) - ln_var - 1).sum(axis=1))
+    return float(numpy.concatenate(kls).mean()), int((numpy.concatenate(mus).var(axis=0) > 0.01).sum())
+
+
+def rows_for(args, device, truth, low):
+    rows = {}
+    for name, _ in configurations(args):
+        model = load_model(os.path.join(args.runs, name, 'model.npz'), cli.decoder_class(None, device))
+        model.to_device(device)
+        rendered = evaluate.model_render(model, low[:, None], 28)
+        own = numpy.clip(evaluate.resize(evaluate.model_render(model, low[:, None], SIZE), 28, 'bicubic'), 0, 1)
+        kl, active = latent_use(model, low[:, None])
+        rows[name] = {'a': rendered, 'c': own, 'kl': kl, 'active': active, 'n_latent': model.n_latent}
+        print(f'{name}: (a) {evaluate.psnr(rendered, truth):.2f} dB, KL {kl:.2f} nats, {active} active', flush=True)
+    return rows
+
+
+def markdown(args, rows, baselines, truth, info):
+    lines = ['# Sweep at x2: what would it take for f(u, v, z) to beat interpolation?', '',
+             f'Produced by `{info["command"]}` in {info["seconds"]:.0f} s on {info["device"]}, {info["provenance"]}.',
+             f'Every model: {args.epoch} epochs on the first {args.n_train} training images area-averaged to '
+             f'{SIZE}x{SIZE}, pixel-centre grid, batch 64, Adam, seed 0, trained by `python train.py -e {args.epoch} '
+             f'--n-train {args.n_train} --train-size {SIZE} --grid center -z Z --footprint K --free-bits NATS` into '
+             f'`{args.runs}/NAME`. Test digits: {len(truth)}; PSNR and NLL as in `superres.md`. KL: mean '
+             'KL(q(z|x) || p(z)) over the test inputs, nats; active: latent dimensions whose E[z_d | x] varies '
+             'over the test inputs (variance > 0.01).', '',
+             '| model (NAME) | z | footprint | free bits | (a) PSNR (dB) | (a) NLL | (c) PSNR (dB) | KL (nats) | active |',
+             '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+    for name, row in rows.items():
+        footprint = name.split('_')[1]
+        lines.append(f'| {name} | {row["n_latent"]} | {"1x1" if footprint == "point" else "%sx%s" % (footprint[9:], footprint[9:])} '
+                     f'| {name.split("freebits")[1]} | {evaluate.psnr(row["a"], truth):.2f} | '
+                     f'{evaluate.bernoulli_nll(row["a"], truth):.4f} | {evaluate.psnr(row["c"], truth):.2f} | '
+                     f'{row["kl"]:.2f} | {row["active"]} |')
+    lines += ['', '| baseline | PSNR (dB) | NLL |', '| --- | ---: | ---: |']
+    lines += [f'| {name} | {evaluate.psnr(p, truth):.2f} | {evaluate.bernoulli_nll(p, truth):.4f} |' for name, p in baselines.items()]
+    lines += ['', '(a): the model rendered at 28x28 from its 14x14 input. (c): bicubic upsampling of the model\'s own '
+              '14x14 rendering. Row (d) of `superres.md`, the 28x28 model of Results (z = 8, 8 epochs on all images), '
+              'reconstructs at 18.51 dB.', '']
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    start, provenance = time.time(), cli.provenance()
+    try:
+        cli.check_output_file(args.out, ('.md',))
+        cli.check_output_file(args.figure, ('.png',))
+        device = cli.device_for(args.gpu)
+        if args.train_missing:
+            train_missing(args)
+        (x_train, _), (x_test, _) = data.load_mnist('train'), data.load_mnist('test')
+        truth = x_test[:args.n, 0]
+        low = data.downsample(truth[:, None], SIZE)[:, 0]
+        baselines = {f'(b) {method} upsampling of the 14x14 input': evaluate.resize(low, 28, method)
+                     for method in evaluate.RESAMPLERS}
+        baselines['floor: the mean training digit'] = numpy.broadcast_to(x_train[:args.n_train, 0].mean(axis=0), truth.shape)
+        rows = rows_for(args, device, truth, low)
+    except (cli.UsageError, data.DataFileError, ModelFileError) as e:
+        cli.fail('sweep.py', str(e) + ('' if args.train_missing else ' (or run with --train-missing)'))
+    info = {'command': 'python ' + ' '.join(['sweep.py'] + (argv if argv is not None else sys.argv[1:])),
+            'seconds': time.time() - start, 'provenance': provenance,
+            'device': f'GPU {args.gpu}' if args.gpu >= 0 else f'CPU ({os.cpu_count()} cores)'}
+    with open(args.out, 'w') as f:
+        f.write(markdown(args, rows, baselines, truth, info))
+    best = max(rows, key=lambda name: evaluate.psnr(rows[name]['a'], truth))
+    article = next(iter(rows))  # z = the first latent size, point, no free bits: the article's training
+    panels = [truth[:8], figures.upscale_nearest(low[:8], 28, 28), baselines['(b) bicubic upsampling of the 14x14 input'][:8],
+              rows[best]['a'][:8], rows[article]['a'][:8]]
+    figures.save_image(args.figure, figures.tile(numpy.concatenate(panels), cols=8))
+    print(open(args.out).read())
+    print(f'best: {best}; figure rows: truth, input, bicubic, {best}, {article}\nwrote {args.out} and {args.figure}')
+
+
+if __name__ == '__main__':
+    main()

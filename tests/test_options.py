@@ -1,0 +1,116 @@
+"""Opt-in training settings (#12): footprint training and free bits. Off, each is exactly the article."""
+import numpy
+import pytest
+
+import compat  # noqa: F401
+import chainer
+import chainer.functions as F
+from chainer import gradient_check
+
+import train
+from model import SamplingVAE, footprint_nll, free_bits_kl, load_model, pixel_coordinates, save_model
+
+
+def sigmoid(y):
+    return 1 / (1 + numpy.exp(-y))
+
+
+def test_a_1x1_footprint_is_the_bernoulli_nll():
+    rng = numpy.random.RandomState(0)
+    x, y = rng.uniform(size=(2, 1, 3, 5)), rng.randn(2, 1, 3, 5) * 4
+    numpy.testing.assert_allclose(footprint_nll(x, y, 1).array, F.bernoulli_nll(x, y, reduce='no').array, rtol=1e-10)
+
+
+def test_a_2x2_footprint_compares_each_pixel_with_its_mean_probability():
+    rng = numpy.random.RandomState(1)
+    x, y = rng.uniform(size=(2, 1, 3, 4)), rng.randn(2, 1, 6, 8) * 3
+    p = sigmoid(y).reshape(2, 1, 3, 2, 4, 2).mean(axis=(3, 5))  # block (i, j) holds rows 2i, 2i+1, columns 2j, 2j+1
+    expected = -(x * numpy.log(p) + (1 - x) * numpy.log(1 - p))
+    numpy.testing.assert_allclose(footprint_nll(x, y, 2).array, expected, rtol=1e-10)
+
+
+def test_footprint_nll_gradient():
+    rng = numpy.random.RandomState(2)
+    x, y = rng.uniform(size=(1, 1, 2, 3)), rng.randn(1, 1, 6, 9)
+    gy = rng.randn(1, 1, 2, 3)
+    gradient_check.check_backward(lambda y: footprint_nll(x, y, 3), y, gy, dtype=numpy.float64, atol=1e-6, rtol=1e-5)
+
+
+def test_footprint_model_loss_by_hand():
+    """rec: each 7x7 pixel against the mean of f's probabilities at the 2x2 pixel centres of its area."""
+    numpy.random.seed(0)
+    model = SamplingVAE(3, n_in=49, centers=True, footprint=2)
+    x = numpy.random.RandomState(3).uniform(size=(2, 1, 7, 7)).astype(numpy.float32)
+    with chainer.using_config('train', False):
+        observation = {}
+        reporter = chainer.Reporter()
+        reporter.add_observer('main', model)
+        with reporter.scope(observation):
+            model(x)
+        mu = model.encode(x)[0]
+        fine = pixel_coordinates(numpy, 14, centers=True)
+        assert fine[:2].mean() == pytest.approx(pixel_coordinates(numpy, 7, centers=True)[0])
+        logits = model.decoder.sample_points(mu, fine, fine).array.astype(numpy.float64)
+    p = sigmoid(logits).reshape(2, 1, 7, 2, 7, 2).mean(axis=(3, 5))
+    rec = -(x * numpy.log(p) + (1 - x) * numpy.log(1 - p)).sum() / 2
+    numpy.testing.assert_allclose(float(observation['main/rec'].array), rec, rtol=1e-5)
+
+
+def test_footprint_needs_the_pixel_centre_grid():
+    with pytest.raises(ValueError):
+        SamplingVAE(3, footprint=2)
+
+
+def test_free_bits_by_hand():
+    rng = numpy.random.RandomState(4)
+    mu, ln_var = rng.randn(5, 4) * [0.1, 1, 2, 0.05], rng.randn(5, 4) * 0.1
+    kl_per_dim = (0.5 * (mu ** 2 + numpy.exp(ln_var) - ln_var - 1)).mean(axis=0)
+    assert (kl_per_dim < 0.25).any() and (kl_per_dim > 0.25).any()  # both sides of the floor
+    numpy.testing.assert_allclose(free_bits_kl(mu, ln_var, 0.25).array, numpy.maximum(kl_per_dim, 0.25).sum(), rtol=1e-10)
+    mu_var, ln_var_var = chainer.Variable(mu), chainer.Variable(ln_var)
+    free_bits_kl(mu_var, ln_var_var, 0.25).backward()
+    assert (mu_var.grad[:, kl_per_dim < 0.25] == 0).all()  # no push towards the prior below the floor
+    assert (abs(mu_var.grad[:, kl_per_dim > 0.25]) > 0).all()
+
+
+def training_step(free_bits):
+    """The objective a training step minimises and the loss it reports, from the same random draws."""
+    numpy.random.seed(0)
+    model = SamplingVAE(4, free_bits=free_bits)
+    x = numpy.random.RandomState(5).uniform(size=(3, 1, 28, 28)).astype(numpy.float32)
+    observation = {}
+    reporter = chainer.Reporter()
+    reporter.add_observer('main', model)
+    numpy.random.seed(1)
+    with reporter.scope(observation):
+        objective = model(x)
+    return float(objective.array), {k: float(v.array) for k, v in observation.items()}
+
+
+def test_free_bits_zero_is_the_articles_loss():
+    objective, reported = training_step(0.0)
+    assert objective == reported['main/loss']
+    assert training_step(0.0) == (objective, reported)
+
+
+def test_free_bits_raise_the_objective_not_the_reported_loss():
+    objective, reported = training_step(1000.0)  # far above every dimension's KL: each counts 1000 nats
+    assert objective == pytest.approx(reported['main/rec'] + 4 * 1000.0, rel=1e-6)
+    assert reported['main/loss'] == pytest.approx(reported['main/rec'] + reported['main/kl'], rel=1e-6)
+
+
+def test_settings_are_saved_with_the_model(tmp_path):
+    numpy.random.seed(0)
+    path = str(tmp_path / 'm.npz')
+    save_model(SamplingVAE(3, n_in=196, centers=True, footprint=4, free_bits=0.5), path)
+    model = load_model(path)
+    assert (model.footprint, model.free_bits, model.centers, model.n_in) == (4, 0.5, True, 196)
+
+
+@pytest.mark.parametrize('argv,message', [(['--footprint', '2'], '--footprint needs --grid center'),
+                                          (['--free-bits', '-1'], 'must be a non-negative number'),
+                                          (['--footprint', '0'], 'must be a positive integer')])
+def test_flag_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.parse_args(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
