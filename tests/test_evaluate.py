@@ -56,3 +56,34 @@ def test_missing_models_are_one_line(tmp_path):
     result = subprocess.run([sys.executable, 'evaluate.py', '--runs', str(tmp_path)], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.count('\n') == 1 and '--train-missing' in result.stderr
+
+
+def test_importance_weights_and_bounds_by_hand():
+    """log w = log p(x|z) + log p(z) - log q(z|x) for z = mu + sigma eps, written out in float64."""
+    import chainer
+    from model import SamplingVAE
+    numpy.random.seed(0)
+    model = SamplingVAE(3)
+    x = numpy.random.RandomState(1).uniform(size=(2, 1, 28, 28)).astype(numpy.float32)
+    k = 4
+    got = evaluate.log_weights(model, x, k, numpy.random.RandomState(7))
+    eps = numpy.random.RandomState(7).standard_normal((2, k, 3)).astype(numpy.float32)
+    with chainer.using_config('train', False):
+        mu, ln_var = (a.array.astype(numpy.float64) for a in model.encode(x))
+    z = mu[:, None] + numpy.exp(ln_var / 2)[:, None] * eps
+    expected = numpy.empty((2, k))
+    for n in range(2):
+        for j in range(k):
+            y = model.decoder(z[n, j][None].astype(numpy.float32), (1, 1, 28, 28)).array.astype(numpy.float64)[0, 0]
+            log_px = (x[n, 0] * -numpy.logaddexp(0, -y) + (1 - x[n, 0]) * -numpy.logaddexp(0, y)).sum()
+            log_pz = -0.5 * (z[n, j] ** 2 + numpy.log(2 * numpy.pi)).sum()
+            log_qz = (-0.5 * ((z[n, j] - mu[n]) ** 2 / numpy.exp(ln_var[n]) + ln_var[n] + numpy.log(2 * numpy.pi))).sum()
+            expected[n, j] = log_px + log_pz - log_qz
+    numpy.testing.assert_allclose(got, expected, rtol=1e-4)
+    # bounds(): one sample per image for the ELBO, then k per image; the same draws, reduced by hand
+    elbo, elbo_sub, iwae = evaluate.bounds(model, x, k, 2, numpy.random.RandomState(7), batch_points=784 * 8)
+    rng = numpy.random.RandomState(7)
+    w1, wk = evaluate.log_weights(model, x, 1, rng), evaluate.log_weights(model, x, k, rng)
+    assert elbo == pytest.approx(-w1.mean()) and elbo_sub == pytest.approx(-wk.mean())
+    assert iwae == pytest.approx(-numpy.log(numpy.exp(wk - wk.max()).mean(axis=1)).mean() - wk.max())
+    assert iwae < elbo_sub  # the importance-weighted bound is the tighter one
