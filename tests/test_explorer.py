@@ -179,3 +179,25 @@ def test_download_png_has_the_size_asked_for(browser, page):
     while browser.execute_script('return window.downloaded') is None and time.time() < deadline:
         time.sleep(0.05)
     assert browser.execute_script('return window.downloaded') == ['digit_24x24.png', 24, 24]
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_a_pixel_centre_model_is_drawn_on_pixel_centres(browser, backend, tmp_path):
+    """Models trained with --grid center sample u_i = -1 + (2 i + 1) / H, not linspace: so does the page."""
+    from model import SamplingVAE, save_model
+    numpy.random.seed(3)
+    centre_model = SamplingVAE(4, centers=True)
+    decoder = centre_model.decoder
+    decoder.linear1.W.array[:, :2] *= 8  # strong variation over the plane, centred on p = 0.5
+    z = numpy.random.RandomState(4).randn(1, 4).astype(numpy.float32)
+    decoder.linear4.b.array -= decoder(z, (1, 1, 7, 9)).array.mean()
+    decoder.linear4.W.array /= decoder(z, (1, 1, 7, 9)).array.std() / 3
+    decoder.linear4.b.array -= decoder(z, (1, 1, 7, 9)).array.mean()
+    save_model(centre_model, str(tmp_path / 'centres.npz'))
+    export_web.main(['-m', str(tmp_path / 'centres.npz'), '-o', str(tmp_path / 'page.html'), '--digits', '2'])
+    open_page(browser, str(tmp_path / 'page.html'), backend, size='9x7')
+    browser.execute_script('explorer.setLatent(arguments[0])', z[0].tolist())
+    wait_idle(browser)
+    expected = render(centre_model.decoder, z, 7, 9, centers=True)[0, 0]
+    assert abs(expected - render(centre_model.decoder, z, 7, 9)[0, 0]).max() > 5 / 255  # the grids differ visibly
+    numpy.testing.assert_allclose(page_probabilities(browser), expected, atol=TOLERANCE)
