@@ -4,11 +4,15 @@ The article: u = linspace(-1, 1, H) runs down the rows (axis 2), v = linspace(-1
 columns (axis 3), and the decoder's input for the pixel in row i, column j is (u_i, v_j, z1..zn).
 The reference below is plain loops in float64 over that statement; it uses none of our code.
 """
+import os
+import sys
+
 import numpy
 import pytest
 
-import compat  # noqa: F401
-import chainer
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # when run as a script
+import compat  # noqa: E402,F401
+import chainer  # noqa: E402
 
 from fastpath import FastSamplingDecoder
 from model import SamplingDecoder, render
@@ -76,3 +80,14 @@ def test_render_of_a_region_computes_the_articles_function(decoder_class):
     decoder = decoder_with(decoder_class, weights, numpy.float32)
     got = render(decoder, z.astype(numpy.float32), 6, 10, region=region, max_points=7)
     numpy.testing.assert_allclose(got, expected, atol=2e-6)
+
+
+if __name__ == '__main__':  # python tests/test_article_convention.py: the max difference to the reference
+    for height, width in ((28, 28), (20, 33)):
+        weights, z = random_weights(8, seed=0), numpy.random.RandomState(1).randn(2, 8)
+        expected = reference(weights, z, height, width)
+        for decoder_class in DECODERS:
+            for dtype in (numpy.float64, numpy.float32):
+                got = decoder_with(decoder_class, weights, dtype)(z.astype(dtype), (2, 1, height, width)).array
+                print(f'{height}x{width} {decoder_class.__name__} {numpy.dtype(dtype).name}: '
+                      f'max |logit - reference| {numpy.abs(got - expected).max():.2e}')
