@@ -132,7 +132,7 @@ def train_missing(args):
             print(f'training the {size}x{size} model ({args.epoch} epochs) into {os.path.dirname(path)}', flush=True)
             subprocess.run([sys.executable, 'train.py', '-g', str(args.gpu), '-e', str(args.epoch),
                             '--train-size', str(size), '--grid', 'center', '--resolution', '28', '--no-progress',
-                            '-o', os.path.dirname(path)], check=True)
+                            '-r', 'auto', '-o', os.path.dirname(path)], check=True)  # resumes a crashed run
 
 
 def figure(truth, cases, count=8):
