@@ -58,7 +58,7 @@ def train_missing(args):
         if not os.path.exists(os.path.join(out, 'model.npz')):
             command = [sys.executable, 'train.py', '-g', str(args.gpu), '-e', str(args.epoch), '--n-train',
                        str(args.n_train), '--train-size', str(SIZE), '--grid', 'center', '--resolution', '28',
-                       '--no-progress', '--force', '-o', out] + flags
+                       '--no-progress', '-r', 'auto', '-o', out] + flags  # -r auto: a crashed run resumes
             print(' '.join(command[1:]), flush=True)
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
