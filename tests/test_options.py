@@ -114,3 +114,22 @@ def test_flag_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         train.parse_args(argv)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_sweep_configurations_and_latent_use_by_hand():
+    import sweep
+    args = sweep.parse_args(['--latents', '8', '32', '--footprint', '4', '--free-bits', '0.5'])
+    assert [name for name, _ in sweep.configurations(args)] == [
+        'z8_point_freebits0', 'z8_point_freebits0.5', 'z8_footprint4_freebits0', 'z8_footprint4_freebits0.5',
+        'z32_point_freebits0', 'z32_point_freebits0.5', 'z32_footprint4_freebits0', 'z32_footprint4_freebits0.5']
+    assert dict(sweep.configurations(args))['z32_footprint4_freebits0.5'] == [
+        '-z', '32', '--footprint', '4', '--free-bits', '0.5']
+    numpy.random.seed(0)
+    model = SamplingVAE(3, n_in=196, centers=True)
+    model.encoder_mu.W.array[1] = 0  # dimension 1 ignores the input: E[z_1 | x] is the same for every x
+    x = numpy.random.RandomState(6).uniform(size=(40, 1, 14, 14)).astype(numpy.float32)
+    kl, active = sweep.latent_use(model, x)
+    with chainer.using_config('train', False):
+        mu, ln_var = (a.array.astype(numpy.float64) for a in model.encode(x))
+    assert kl == pytest.approx((0.5 * (mu ** 2 + numpy.exp(ln_var) - ln_var - 1)).sum(axis=1).mean(), rel=1e-5)
+    assert active == int((mu.var(axis=0) > 0.01).sum()) and mu[:, 1].var() == 0 and active <= 2
