@@ -1,0 +1,95 @@
+"""Model files: every malformed field refused with its own message, absent optional fields defaulted."""
+import os
+
+import numpy
+import pytest
+
+import compat  # noqa: F401
+
+from model import COORDINATES, ModelFileError, SamplingVAE, load_model, save_model
+
+
+@pytest.fixture(scope='module')
+def arrays(tmp_path_factory):
+    numpy.random.seed(0)
+    path = str(tmp_path_factory.mktemp('m') / 'good.npz')
+    save_model(SamplingVAE(3, n_in=196, centers=True), path)
+    with numpy.load(path) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def write(tmp_path, arrays, **changes):
+    path = str(tmp_path / 'model.npz')
+    numpy.savez(path, **{k: v for k, v in dict(arrays, **changes).items() if v is not None})
+    return path
+
+
+LATENT = 'does not record its latent size'
+INPUT = 'has a malformed input size or grid flag'
+SETTING = 'has a malformed footprint or free-bits setting'
+MALFORMED = [
+    ({'n_latent': numpy.array(3.0)}, LATENT), ({'n_latent': numpy.array([3])}, LATENT), ({'n_latent': None}, LATENT),
+    ({'n_in': numpy.array(195)}, INPUT), ({'n_in': numpy.array(196.0)}, INPUT), ({'n_in': numpy.array([196])}, INPUT),
+    ({'centers': numpy.array(1)}, INPUT),
+    ({'footprint': numpy.array(0)}, SETTING), ({'footprint': numpy.array(2.0)}, SETTING),
+    ({'footprint': numpy.array([2])}, SETTING), ({'footprint': numpy.array(2), 'centers': numpy.array(False)}, SETTING),
+    ({'free_bits': numpy.array(-1.0)}, SETTING), ({'free_bits': numpy.array(1)}, SETTING),
+    ({'free_bits': numpy.array([0.5])}, SETTING), ({'free_bits': numpy.array(numpy.nan)}, SETTING),
+    ({'coordinates': numpy.array('u=column,v=row')}, 'records an unknown coordinate order'),
+    ({'coordinates': numpy.array([COORDINATES])}, 'records an unknown coordinate order'),
+    ({'coordinates': numpy.array(1)}, 'records an unknown coordinate order'),
+]
+
+
+@pytest.mark.parametrize('changes,message', MALFORMED)
+def test_malformed_fields_are_refused(arrays, tmp_path, changes, message):
+    path = write(tmp_path, arrays, **changes)
+    with pytest.raises(ModelFileError) as error:
+        load_model(path)
+    assert str(error.value) == f'model file {path} {message}' or str(error.value).startswith(f'model file {path} {message}')
+
+
+def test_well_formed_settings_load(arrays, tmp_path):
+    model = load_model(write(tmp_path, arrays, footprint=numpy.array(2), free_bits=numpy.array(0.25)))
+    assert (model.footprint, model.free_bits, model.centers, model.n_in, model.n_latent) == (2, 0.25, True, 196, 3)
+
+
+def test_absent_optional_fields_take_the_articles_values(arrays, tmp_path):
+    """Files of earlier versions (this one's format minus n_in, centers, footprint, free bits) are 28x28
+    linspace models trained the article's way."""
+    numpy.random.seed(0)
+    path = str(tmp_path / 'article.npz')
+    save_model(SamplingVAE(3), path)
+    with numpy.load(path) as npz:
+        plain = {key: npz[key] for key in npz.files if key not in ('n_in', 'centers', 'footprint', 'free_bits')}
+    model = load_model(write(tmp_path, plain))
+    assert (model.n_in, model.centers, model.footprint, model.free_bits) == (784, False, 1, 0.0)
+
+
+def test_messages_name_the_file_and_what_to_do(arrays, tmp_path):
+    snapshot = str(tmp_path / 'run' / 'snapshot_epoch_2')
+    os.makedirs(os.path.dirname(snapshot))
+    with open(snapshot, 'wb') as f:
+        numpy.savez(f, **{'updater/model:main/' + k: v for k, v in arrays.items()})
+    with pytest.raises(ModelFileError) as error:
+        load_model(snapshot)
+    assert str(error.value) == (f'{snapshot} is a training snapshot (for train.py -r), not a model file; use '
+                                f'{tmp_path / "run" / "model.npz"}, which train.py writes beside it every epoch')
+    old = write(tmp_path, arrays, coordinates=None)
+    with pytest.raises(ModelFileError) as error:
+        load_model(old)
+    assert str(error.value) == (f"model file {old} is from an earlier version whose decoder took (column, row) "
+                                f"coordinates, not the article's (row, column); convert it with: "
+                                f"python convert_model.py {old} NEW.npz")
+    pickled = str(tmp_path / 'pickled.npz')
+    numpy.savez(pickled, **arrays, extra=numpy.array([{'a': 1}], dtype=object))
+    with pytest.raises(ModelFileError) as error:
+        load_model(pickled)
+    assert str(error.value) == f'model file {pickled} holds pickled Python objects; refusing to load it'
+    damaged = str(tmp_path / 'damaged.npz')  # a zip whose directory is intact and whose contents are not
+    content = bytearray(open(old, 'rb').read())
+    content[len(content) // 2:len(content) // 2 + 64] = bytes(64)
+    open(damaged, 'wb').write(content)
+    with pytest.raises(ModelFileError) as error:
+        load_model(damaged)
+    assert str(error.value).startswith(f'model file {damaged} is corrupt or not an .npz file (BadZipFile: ')
