@@ -136,3 +136,19 @@ def test_decoder_on_gpu_matches_cpu():
     got = decoder(cupy.asarray(z), (2, 1, 20, 30)).array
     numpy.testing.assert_allclose(cupy.asnumpy(got), expected, rtol=1e-4, atol=1e-5)
     numpy.testing.assert_allclose(render(decoder, z, 20, 30), 1 / (1 + numpy.exp(-expected)), rtol=1e-4, atol=1e-5)
+
+
+def test_latent_means_are_mu_of_the_grey_input_as_numpy():
+    """Evaluation mode: the input is not binarised and z = mu, whatever the global config says."""
+    from model import latent_means
+    numpy.random.seed(0)
+    model = SamplingVAE(3)
+    x = numpy.random.RandomState(8).uniform(size=(4, 1, 28, 28)).astype(numpy.float32)
+    h = numpy.maximum(x.reshape(4, -1) @ model.encoder1.W.array.T + model.encoder1.b.array, 0)
+    h = numpy.maximum(h @ model.encoder2.W.array.T + model.encoder2.b.array, 0)
+    expected = h @ model.encoder_mu.W.array.T + model.encoder_mu.b.array
+    with chainer.using_config('train', True), chainer.using_config('enable_backprop', True):
+        got = latent_means(model, x)
+    assert type(got) is numpy.ndarray and got.shape == (4, 3)
+    numpy.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    numpy.testing.assert_array_equal(latent_means(model, x), got)  # no noise, no random binarisation

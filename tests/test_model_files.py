@@ -93,3 +93,25 @@ def test_messages_name_the_file_and_what_to_do(arrays, tmp_path):
     with pytest.raises(ModelFileError) as error:
         load_model(damaged)
     assert str(error.value).startswith(f'model file {damaged} is corrupt or not an .npz file (BadZipFile: ')
+
+
+def test_a_bad_array_header_and_wrong_keys_are_named(arrays, tmp_path):
+    import zipfile
+    bad_header = str(tmp_path / 'bad_header.npz')
+    with zipfile.ZipFile(bad_header, 'w') as archive:
+        archive.writestr('n_latent.npy', b'\x93NUMPY\x01\x00\x10\x00{"descr": 1}    \n')
+    with pytest.raises(ModelFileError) as error:
+        load_model(bad_header)
+    assert str(error.value).startswith(f'model file {bad_header} is not a valid model file (Header does not contain')
+    wrong_keys = write(tmp_path, {k: v for k, v in arrays.items() if k != 'decoder/linear4/b'})
+    with pytest.raises(ModelFileError) as error:
+        load_model(wrong_keys)
+    assert str(error.value).startswith(f'model file {wrong_keys} does not match a SamplingVAE with n_latent=3 (KeyError: ')
+
+
+def test_the_caller_chooses_the_decoder(arrays, tmp_path):
+    from fastpath import FastSamplingDecoder
+    from model import SamplingDecoder
+    path = write(tmp_path, arrays)
+    assert type(load_model(path).decoder) is SamplingDecoder
+    assert type(load_model(path, FastSamplingDecoder).decoder) is FastSamplingDecoder
