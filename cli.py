@@ -5,8 +5,8 @@ import os
 import subprocess
 import sys
 
-import chainer
 import compat  # noqa: F401  (before numpy and chainer: see compat.py)
+import chainer
 import numpy
 
 import fastpath
