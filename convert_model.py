@@ -7,14 +7,13 @@ turns such a model exactly into the same picture in the article's order: f(u, v,
     python convert_model.py old_model.npz model.npz
 """
 import os
-import zipfile
 
 import compat  # noqa: F401  (before numpy and chainer: see compat.py)
 import numpy
 
 
 import cli
-from model import COORDINATES, ModelFileError, load_model, to_article_order
+from model import COORDINATES, ModelFileError, load_model, read_arrays, to_article_order
 
 
 def parse_args(argv=None):
@@ -22,16 +21,6 @@ def parse_args(argv=None):
     parser.add_argument('source', help='model file written before the coordinate-order fix')
     parser.add_argument('target', help='where to write the converted model (may be SOURCE itself, to replace it)')
     return parser.parse_args(argv)
-
-
-def read_arrays(path):
-    if not os.path.isfile(path) or not zipfile.is_zipfile(path):
-        raise ModelFileError(f'{path} does not exist or is not an .npz model file')
-    try:
-        with numpy.load(path, allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
-    except Exception as e:
-        raise ModelFileError(f'{path} cannot be read as a model file ({type(e).__name__}: {e})') from None
 
 
 def convert(source, target):

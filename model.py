@@ -208,8 +208,8 @@ def save_model(model, path):
     os.replace(tmp, path)
 
 
-def load_model(path, decoder_class=SamplingDecoder):
-    """A SamplingVAE from a file written by save_model. Never unpickles: a model file is data."""
+def read_arrays(path):
+    """The arrays of a model file, by name. Never unpickles: a model file is data."""
     if os.path.isdir(path):
         raise ModelFileError(f'model file {path} is a directory, not a file')
     if not os.path.exists(path):
@@ -225,6 +225,12 @@ def load_model(path, decoder_class=SamplingDecoder):
         raise ModelFileError(f'model file {path} is not a valid model file ({e})') from None
     except Exception as e:  # zipfile.BadZipFile, EOFError, OSError, ...
         raise ModelFileError(f'model file {path} is corrupt or not an .npz file ({type(e).__name__}: {e})') from None
+    return arrays
+
+
+def load_model(path, decoder_class=SamplingDecoder):
+    """A SamplingVAE from a file written by save_model."""
+    arrays = read_arrays(path)
     if any(key.startswith('updater/') for key in arrays):
         beside = os.path.join(os.path.dirname(path), 'model.npz')
         raise ModelFileError(f'{path} is a training snapshot (for train.py -r), not a model file; use {beside}, '
