@@ -18,12 +18,13 @@ import compat  # noqa: F401  (before numpy and chainer: see compat.py)
 import numpy
 
 import chainer
+import chainer.functions as F
 
 import cli
 import data
 import evaluate
 import figures
-from model import ModelFileError, latent_means, load_model
+from model import ModelFileError, load_model
 
 SIZE = 14  # x2: 14x14 -> 28x28
 
@@ -69,9 +70,10 @@ def latent_use(model, low):
     with chainer.using_config('train', False), chainer.no_backprop_mode():
         mus, kls = [], []
         for i in range(0, len(low), 1000):
-            mu, ln_var = (chainer.backend.CpuDevice().send(a.array) for a in model.encode(model.xp.asarray(low[i:i + 1000])))
-            mus.append(mu)
-            kls.append(0.5 * (mu ** 2 + numpy.exp(ln_var) - ln_var - 1).sum(axis=1))
+            mu, ln_var = model.encode(model.xp.asarray(low[i:i + 1000]))
+            mus.append(chainer.backend.CpuDevice().send(mu.array))
+            kl = F.sum(F.gaussian_kl_divergence(mu, ln_var, reduce='no'), axis=1)  # the model's own KL term
+            kls.append(chainer.backend.CpuDevice().send(kl.array))
     return float(numpy.concatenate(kls).mean()), int((numpy.concatenate(mus).var(axis=0) > 0.01).sum())
 
 
