@@ -10,6 +10,7 @@ import pytest
 
 import compat  # noqa: F401
 
+import bench_web
 import data
 import export_web
 from conftest import ROOT
@@ -43,8 +44,7 @@ def browser():
     from selenium.webdriver.chrome.service import Service
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ('--headless', '--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
-                 '--window-size=1200,900'):
+    for flag in bench_web.FLAGS:
         options.add_argument(flag)
     options.set_capability('goog:loggingPrefs', {'browser': 'ALL', 'performance': 'ALL'})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
