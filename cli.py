@@ -103,8 +103,9 @@ def device_for(gpu):
     try:
         import cupy
     except Exception as e:  # ImportError, or a CuPy that cannot find CUDA
-        raise UsageError(f'-g {gpu} needs CuPy, which cannot be imported ({type(e).__name__}); '
-                         'install it (pip install cupy-cuda12x or cupy-cuda13x) or use -g -1 for the CPU') from None
+        raise UsageError(f'-g {gpu} needs CuPy, which cannot be imported ({type(e).__name__}); install it '
+                         "(pip install -e '.[cuda13]', or '.[cuda12]' for a CUDA 12 driver) or use -g -1 for the CPU"
+                         ) from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as e:

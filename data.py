@@ -5,8 +5,6 @@ import os
 import compat  # noqa: F401  (before numpy and chainer: see compat.py)
 import numpy
 
-import chainer
-
 MNIST_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'mnist.npz')
 MNIST_TEST_SIZE = 10000
 MNIST_SHA256 = '06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64'
@@ -36,14 +34,6 @@ def load_mnist(split='train', path=None):
         labels = npz[f'y_{split}'].astype(numpy.int32)
     images *= 1.0 / 255.0  # the same float32 rounding as chainer.datasets.get_mnist
     return images, labels
-
-
-def get_mnist(path=None, withlabel=True):
-    """(train, test) datasets like chainer.datasets.get_mnist(withlabel, ndim=3)."""
-    (x_train, y_train), (x_test, y_test) = load_mnist('train', path), load_mnist('test', path)
-    if not withlabel:
-        return x_train, x_test
-    return chainer.datasets.TupleDataset(x_train, y_train), chainer.datasets.TupleDataset(x_test, y_test)
 
 
 def downsample(images, size):

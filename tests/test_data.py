@@ -25,3 +25,48 @@ def test_missing_and_corrupt_files_are_named(tmp_path):
     bad.write_bytes(b'not mnist')
     with pytest.raises(data.DataFileError, match='corrupt'):
         data.load_mnist('test', str(bad))
+
+
+def test_data_file_messages_are_exact(tmp_path):
+    missing = str(tmp_path / 'nope.npz')
+    with pytest.raises(data.DataFileError) as info:
+        data.load_mnist('test', missing)
+    assert str(info.value) == (f'MNIST file {missing} is missing (it ships with the repository: '
+                               'git checkout data/mnist.npz)')
+    bad = tmp_path / 'mnist.npz'
+    bad.write_bytes(b'not mnist')
+    with pytest.raises(data.DataFileError) as info:
+        data.load_mnist('test', str(bad))
+    assert str(info.value) == f'MNIST file {bad} is corrupt (sha256 differs from {data.MNIST_SHA256})'
+
+
+def test_sha256_of_a_file_longer_than_one_block(tmp_path):
+    import hashlib
+    content = numpy.random.RandomState(0).bytes(3 * (1 << 20) + 17)
+    path = tmp_path / 'blob'
+    path.write_bytes(content)
+    assert data.sha256_of(str(path)) == hashlib.sha256(content).hexdigest()
+
+
+def test_labels_and_the_default_path():
+    images, labels = data.load_mnist('test')
+    assert len(images) == len(labels) == data.MNIST_TEST_SIZE == 10000
+    with numpy.load(data.MNIST_PATH) as raw:
+        numpy.testing.assert_array_equal(labels, raw['y_test'])
+        assert raw['x_test'][7].tobytes() == numpy.rint(images[7, 0] * 255).astype(numpy.uint8).tobytes()
+
+
+def test_downsample_of_a_non_square_image_and_a_size_that_does_not_divide():
+    x = numpy.arange(2 * 4 * 8, dtype=numpy.float32).reshape(1, 2, 4, 8)  # two channels, 4 rows, 8 columns
+    out = data.downsample(x, 2)
+    assert out.shape == (1, 2, 2, 2) and out.dtype == numpy.float32
+    # channel 1, lower-right block: rows 2-3, columns 4-7 of the second channel
+    assert out[0, 1, 1, 1] == x[0, 1, 2:, 4:].mean()
+    assert out[0, 0, 0, 1] == x[0, 0, :2, 4:].mean()
+    with pytest.raises(ValueError) as info:
+        data.downsample(numpy.zeros((1, 1, 28, 28), numpy.float32), 3)
+    assert str(info.value) == '3 does not divide 28x28'
+    with pytest.raises(ValueError, match='^4 does not divide 4x6$'):
+        data.downsample(numpy.zeros((1, 1, 4, 6), numpy.float32), 4)  # divides the height, not the width
+    with pytest.raises(ValueError, match='^4 does not divide 6x4$'):
+        data.downsample(numpy.zeros((1, 1, 6, 4), numpy.float32), 4)

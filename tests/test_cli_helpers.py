@@ -1,0 +1,196 @@
+"""cli.py's helpers one by one: exact messages, the boundaries of every check, device and decoder choice."""
+import argparse
+import datetime
+import os
+import subprocess
+import sys
+import types
+
+import numpy
+import pytest
+
+import compat  # noqa: F401
+import chainer
+
+import cli
+import fastpath
+import model
+
+
+def type_error(check, text):
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        check(text)
+    return str(info.value)
+
+
+def test_integer_flags_at_their_boundaries():
+    assert cli.positive_int('1') == 1 and cli.positive_int('+7') == 7
+    assert type_error(cli.positive_int, '0') == '0 must be a positive integer'
+    assert cli.non_negative_int('0') == 0
+    assert type_error(cli.non_negative_int, '-1') == '-1 must be a non-negative integer'
+    assert type_error(cli.positive_int, '2.5') == "'2.5' is not an integer"
+
+
+def test_non_negative_float_at_its_boundaries():
+    assert cli.non_negative_float('0') == 0.0 and cli.non_negative_float('0.25') == 0.25
+    assert type_error(cli.non_negative_float, '-0.5') == '-0.5 must be a non-negative number'
+    assert type_error(cli.non_negative_float, 'nan') == 'nan must be a non-negative number'
+    assert type_error(cli.non_negative_float, 'inf') == 'inf must be a non-negative number'
+    assert type_error(cli.non_negative_float, 'lots') == "'lots' is not a number"
+
+
+def test_resolution_is_width_by_height():
+    assert cli.resolution('168') == (168, 168)
+    assert cli.resolution('320x200') == (200, 320)  # (height, width) from WxH
+    assert cli.resolution('5X3') == (3, 5)
+    assert cli.resolution(f'{cli.MAX_SIDE}x1') == (1, cli.MAX_SIDE)
+    assert cli.MAX_SIDE == 32768
+    assert type_error(cli.resolution, f'1x{cli.MAX_SIDE + 1}') == "'1x32769': at most 32768 pixels a side"
+    assert type_error(cli.resolution, f'{cli.MAX_SIDE + 1}x1') == "'32769x1': at most 32768 pixels a side"
+    assert type_error(cli.resolution, '0x5') == "'0x5': width and height must be positive"
+    assert type_error(cli.resolution, '5x0') == "'5x0': width and height must be positive"
+    assert type_error(cli.resolution, '1x2x3') == \
+        "'1x2x3' is not a resolution: give N or WxH, e.g. 168 or 320x200"
+    assert type_error(cli.resolution, 'x5').startswith("'x5' is not a resolution")
+
+
+def test_parser_error_is_one_line_and_status_2(capsys):
+    parser = cli.ArgumentParser(prog='tool.py')
+    parser.add_argument('-n', type=cli.positive_int)
+    with pytest.raises(SystemExit) as info:
+        parser.parse_args(['-n', '0'])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == 'tool.py: error: argument -n: 0 must be a positive integer\n'
+
+
+def test_fail_writes_one_line_with_the_status_asked(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.fail('tool.py', 'something went wrong')
+    assert info.value.code == 2 and capsys.readouterr().err == 'tool.py: error: something went wrong\n'
+    with pytest.raises(SystemExit) as info:
+        cli.fail('tool.py', 'stopped', status=1)
+    assert info.value.code == 1
+
+
+def test_device_and_decoder_flags_default_to_the_cpu():
+    parser = cli.ArgumentParser()
+    cli.add_device_flag(parser)
+    cli.add_decoder_flag(parser)
+    args = parser.parse_args([])
+    assert args.gpu == -1 and args.decoder is None
+    assert parser.parse_args(['-g', '2', '--decoder', 'faithful']).gpu == 2
+    with pytest.raises(SystemExit):
+        parser.parse_args(['--decoder', 'quick'])
+
+
+class FakeRuntime:
+    def __init__(self, count):
+        self.count = count
+
+    def getDeviceCount(self):
+        if isinstance(self.count, Exception):
+            raise self.count
+        return self.count
+
+
+def fake_cupy(monkeypatch, count):
+    cupy = types.ModuleType('cupy')
+    cupy.cuda = types.SimpleNamespace(runtime=FakeRuntime(count))
+    monkeypatch.setitem(sys.modules, 'cupy', cupy)
+
+
+def usage_error(call, *args):
+    with pytest.raises(cli.UsageError) as info:
+        call(*args)
+    return str(info.value)
+
+
+def test_device_for_the_cpu_and_each_missing_gpu(monkeypatch):
+    assert cli.device_for(-1).xp is numpy and cli.device_for(-5).xp is numpy
+    monkeypatch.setitem(sys.modules, 'cupy', None)  # import cupy raises ImportError
+    assert usage_error(cli.device_for, 0) == (
+        "-g 0 needs CuPy, which cannot be imported (ModuleNotFoundError); install it (pip install -e '.[cuda13]', "
+        "or '.[cuda12]' for a CUDA 12 driver) or use -g -1 for the CPU")
+    fake_cupy(monkeypatch, RuntimeError('no driver'))
+    assert usage_error(cli.device_for, 0) == '-g 0: CuPy finds no usable GPU (RuntimeError: no driver)'
+    fake_cupy(monkeypatch, 2)
+    assert usage_error(cli.device_for, 2) == '-g 2: no such GPU (this machine has 2: ids 0..1)'
+
+
+def test_decoder_class_for_every_choice_and_device():
+    cpu = chainer.get_device('@numpy')
+    gpu = types.SimpleNamespace(xp=object())  # anything whose array module is not NumPy
+    assert cli.decoder_class(None, cpu) is fastpath.FastSamplingDecoder
+    assert cli.decoder_class('fast', cpu) is fastpath.FastSamplingDecoder
+    assert cli.decoder_class('faithful', cpu) is model.SamplingDecoder
+    assert cli.decoder_class(None, gpu) is model.SamplingDecoder
+    assert cli.decoder_class('fast', gpu) is fastpath.FastSamplingDecoder
+    assert cli.decoder_class('faithful', gpu) is model.SamplingDecoder
+
+
+def test_available_memory_reads_memavailable():
+    with open('/proc/meminfo') as f:
+        expected = next(int(line.split()[1]) for line in f if line.startswith('MemAvailable:')) * 1024
+    assert abs(cli.available_memory() - expected) < 2 ** 28  # the same figure, give or take a moment's change
+
+
+def test_available_memory_without_proc_uses_free_pages(monkeypatch):
+    def no_proc(*args, **kwargs):
+        raise OSError('no /proc here')
+    monkeypatch.setattr('builtins.open', no_proc)
+    free = os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+    assert abs(cli.available_memory() - free) < 2 ** 30
+
+
+def test_check_memory_refuses_above_80_percent(monkeypatch):
+    monkeypatch.setattr(cli, 'available_memory', lambda: 10 * 2 ** 30)
+    cli.check_memory(8 * 2 ** 30, 'a render')  # exactly 80%: allowed
+    assert usage_error(cli.check_memory, 8 * 2 ** 30 + 1, 'a render') == (
+        'a render needs about 8.0 GiB of memory, 10.0 GiB is available: ask for a smaller size')
+
+
+def test_writable_directory_creates_nested_directories_and_leaves_nothing(tmp_path):
+    path = str(tmp_path / 'a' / 'b')
+    assert cli.writable_directory(path) == path
+    assert os.path.isdir(path) and os.listdir(path) == []
+    cli.writable_directory(path)  # an existing directory is fine
+    (tmp_path / 'file').write_text('')
+    assert usage_error(cli.writable_directory, str(tmp_path / 'file' / 'sub')) == (
+        f'cannot write to output directory {tmp_path / "file" / "sub"} (Not a directory)')
+
+
+def test_check_output_file_messages(tmp_path):
+    assert usage_error(cli.check_output_file, str(tmp_path), ('.png',)) == \
+        f'output {tmp_path} is a directory; give a file name ending in .png'
+    assert usage_error(cli.check_output_file, str(tmp_path / 'x'), ('.md', '.txt')) == \
+        f'output {tmp_path / "x"} must end in .md or .txt'
+    assert usage_error(cli.check_output_file, str(tmp_path / 'x.gif'), ('.png',)) == \
+        f'output {tmp_path / "x.gif"} must end in .png, not .gif'
+    cli.check_output_file(str(tmp_path / 'new' / 'x.PNG'), ('.png',))  # the case of an extension does not matter
+    assert os.path.isdir(tmp_path / 'new')
+
+
+def test_provenance_names_the_commit_and_today(monkeypatch):
+    here = os.path.dirname(os.path.abspath(cli.__file__))
+    head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=here, capture_output=True, text=True)
+    dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=here,
+                           capture_output=True, text=True).stdout.strip()
+    today = datetime.date.today().isoformat()
+    if head.returncode == 0:
+        expected = head.stdout.strip() + (' with uncommitted changes' if dirty else '')
+        assert cli.provenance() == f'commit {expected}, {today}'
+
+    def fake_git(args, **kwargs):
+        assert kwargs['cwd'] == here and kwargs['check']
+        out = {'rev-parse': 'abc1234\n', 'status': ' M model.py\n'}[args[1]]
+        return types.SimpleNamespace(stdout=out)
+    monkeypatch.setattr(subprocess, 'run', fake_git)
+    assert cli.provenance() == f'commit abc1234 with uncommitted changes, {today}'
+    monkeypatch.setattr(subprocess, 'run', lambda args, **kwargs: types.SimpleNamespace(
+        stdout={'rev-parse': 'abc1234\n', 'status': '\n'}[args[1]]))
+    assert cli.provenance() == f'commit abc1234, {today}'
+
+    def no_git(*args, **kwargs):
+        raise subprocess.CalledProcessError(128, args[0])
+    monkeypatch.setattr(subprocess, 'run', no_git)
+    assert cli.provenance() == f'commit unknown, {today}'
