@@ -1,0 +1,305 @@
+"""train.py in this process: flags and their defaults, the NaN check, snapshots and their retention, resume,
+seeding and the exact files a run writes (test_end_to_end.py runs the same as a user does, as processes)."""
+import json
+import os
+import shutil
+
+import numpy
+import pytest
+
+import compat  # noqa: F401
+import chainer
+from chainer import training
+
+import cli
+import data
+import figures
+import train
+from model import latent_means, load_model, render
+
+# 4 steps an epoch on 7x7 digits (the same code as 28x28, a 16th of the arithmetic)
+TINY = ['--test', '-z', '2', '-b', '128', '--train-size', '7', '--resolution', '12x10', '--no-progress']
+
+
+def train_main(argv, capsys):
+    train.main(argv)
+    return capsys.readouterr().out
+
+
+def exit_of(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        train.main(argv)
+    return info.value.code, capsys.readouterr().err
+
+
+def log_of(out):
+    with open(os.path.join(out, 'log')) as f:
+        return json.load(f)
+
+
+def files_in(out):
+    return sorted(os.path.relpath(os.path.join(d, name), out) for d, _, names in os.walk(out) for name in names)
+
+
+@pytest.fixture(scope='module')
+def two_epochs(tmp_path_factory):
+    """Seed 0, two epochs; its stdout."""
+    out = tmp_path_factory.mktemp('two_epochs')
+    capture = pytest.MonkeyPatch()
+    import io
+    import sys
+    stdout = io.StringIO()
+    capture.setattr(sys, 'stdout', stdout)
+    try:
+        train.main(TINY + ['-e', '2', '-o', str(out)])
+    finally:
+        capture.undo()
+    return out, stdout.getvalue()
+
+
+def test_defaults_are_the_articles():
+    args = train.parse_args([])
+    assert (args.gpu, args.dimz, args.batchsize, args.epoch, args.out) == (-1, 8, 64, 50, 'result')
+    assert (args.resume, args.force, args.seed, args.resolution, args.n_train) == ('', False, 0, (168, 168), None)
+    assert (args.train_size, args.grid, args.footprint, args.free_bits) == (28, 'linspace', 1, 0.0)
+    assert (args.decoder, args.tf32, args.no_progress, args.test) == (None, False, False, False)
+    test = train.parse_args(['--test'])
+    assert (test.epoch, test.out) == (3, 'result_test')
+    assert train.parse_args(['--test', '-e', '5', '-o', 'elsewhere']).epoch == 5
+    assert train.parse_args(['-e', '7']).epoch == 7
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--train-size', '5'], '--train-size must divide 28 (1, 2, 4, 7, 14, 28), not 5'),
+    (['--footprint', '2'], '--footprint needs --grid center (a footprint is the area around a pixel centre)'),
+    (['-r', 'auto', '--force'], '-r resumes the run in --out and --force replaces it: give one of them'),
+])
+def test_flag_combinations_refused_exactly(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        train.parse_args(argv)
+    assert info.value.code == 2 and capsys.readouterr().err == f'train.py: error: {message}\n'
+
+
+def test_flags_that_pass_the_checks():
+    assert train.parse_args(['--train-size', '7', '--grid', 'center', '--footprint', '2']).footprint == 2
+    assert train.parse_args(['--train-size', '1']).train_size == 1
+    assert train.parse_args(['--footprint', '1']).grid == 'linspace'
+
+
+class FakeUpdater:
+    def __init__(self, epoch_detail, iteration, is_new_epoch=False):
+        self.epoch_detail, self.iteration, self.is_new_epoch = epoch_detail, iteration, is_new_epoch
+
+
+def feed(check, epoch_detail, iteration, loss, is_new_epoch=False):
+    trainer = type('Trainer', (), {})()
+    trainer.updater = FakeUpdater(epoch_detail, iteration, is_new_epoch)
+    trainer.observation = {'main/loss': chainer.Variable(numpy.asarray(loss, numpy.float32))}
+    check(trainer)
+
+
+def test_nonfinite_loss_is_found_at_the_next_check_and_named_by_its_first_step():
+    check = train.StopOnNonfiniteLoss(check_every=4)
+    feed(check, 0.25, 1, 10.0)
+    feed(check, 0.5, 2, numpy.nan)  # not checked yet: the host does not wait at every step
+    feed(check, 0.75, 3, numpy.inf)
+    with pytest.raises(train.NonFiniteLoss) as info:
+        feed(check, 1.0, 4, 3.0)
+    assert str(info.value) == 'loss became nan at epoch 1, iteration 2; training stopped, last snapshot left intact'
+    assert check.pending == []
+
+
+def test_nonfinite_check_at_a_new_epoch_and_on_demand():
+    check = train.StopOnNonfiniteLoss(check_every=100)
+    feed(check, 1.0, 1, 1.0)
+    feed(check, 1.5, 2, 2.0)
+    assert len(check.pending) == 2
+    feed(check, 2.0, 3, 3.0, is_new_epoch=True)  # a new epoch checks (and clears) what is pending
+    assert check.pending == []
+    feed(check, 2.25, 4, -numpy.inf)
+    with pytest.raises(train.NonFiniteLoss, match='^loss became -inf at epoch 3, iteration 4;'):
+        check.check()
+    check.check()  # nothing pending: nothing to do
+
+
+def test_nonfinite_check_runs_before_the_snapshot_writer():
+    assert train.StopOnNonfiniteLoss.priority > training.PRIORITY_WRITER
+    assert train.StopOnNonfiniteLoss.trigger == (1, 'iteration')
+    assert train.StopOnNonfiniteLoss().check_every == 100
+
+
+def test_plain_text_drops_the_erase_code(capsys):
+    out = train.PlainText()
+    out.write('epoch 1\033[J\n\033[Jdone')
+    out.flush()
+    assert capsys.readouterr().out == 'epoch 1\ndone'
+
+
+def test_resident_batches_gather_the_images_of_the_indices():
+    images = numpy.arange(5 * 2 * 3, dtype=numpy.float32).reshape(5, 1, 2, 3)
+    indices, gather = train.resident_batches(images, chainer.get_device('@numpy'))
+    numpy.testing.assert_array_equal(indices, numpy.arange(5))
+    numpy.testing.assert_array_equal(gather([4, 0, 2], chainer.get_device('@numpy')), images[[4, 0, 2]])
+
+
+def test_newest_snapshot_is_by_epoch_number(tmp_path):
+    assert train.newest_snapshot(str(tmp_path)) is None
+    for name in ('snapshot_epoch_9', 'snapshot_epoch_10', 'snapshot_epoch_2', 'snapshot_epoch_11.tmp',
+                 'snapshot_epoch_x', 'old_snapshot_epoch_12'):
+        (tmp_path / name).write_bytes(b'')
+    assert train.newest_snapshot(str(tmp_path)) == str(tmp_path / 'snapshot_epoch_10')
+
+
+def test_start_afresh_refuses_an_earlier_run_unless_forced(tmp_path):
+    out = str(tmp_path)
+    train.start_afresh(out, force=False)  # an empty directory
+    (tmp_path / 'log').write_text('[]')
+    train.start_afresh(out, force=False)  # a log alone is not a run to protect
+    for earlier in ('model.npz', 'snapshot_epoch_4'):
+        (tmp_path / earlier).write_bytes(b'')
+        with pytest.raises(cli.UsageError) as info:
+            train.start_afresh(out, force=False)
+        assert str(info.value) == (f'{out} holds an earlier run (model.npz or snapshots); resume it with -r auto, '
+                                   'start afresh there with --force, or choose another -o')
+        (tmp_path / earlier).unlink()
+    for name in ('model.npz', 'snapshot_epoch_4', 'snapshot_epoch_5'):
+        (tmp_path / name).write_bytes(b'')
+    train.start_afresh(out, force=True)
+    assert files_in(out) == ['log', 'model.npz']  # the model is rewritten by the run; snapshots go now
+
+
+def test_a_run_writes_exactly_its_files_and_keeps_two_snapshots(two_epochs):
+    out, stdout = two_epochs
+    assert files_in(out) == ['figures/epoch_001.png', 'figures/epoch_002.png', 'log', 'loss.png', 'model.npz',
+                             'snapshot_epoch_1', 'snapshot_epoch_2']
+    assert stdout.rstrip().endswith(f'model saved to {os.path.join(out, "model.npz")}')
+    assert '\033' not in stdout and 'validation/main/loss' in stdout
+    log = log_of(out)
+    assert [(e['epoch'], e['iteration']) for e in log] == [(1, 4), (2, 8)]  # 512 images, batch 128
+    for entry in log:
+        assert set(entry) == {'epoch', 'iteration', 'elapsed_time', 'main/loss', 'main/rec', 'main/kl',
+                              'validation/main/loss', 'validation/main/rec', 'validation/main/kl'}
+    model = load_model(os.path.join(out, 'model.npz'))
+    assert (model.n_latent, model.n_in, model.centers) == (2, 49, False)
+
+
+def test_epoch_figure_is_the_test_digits_and_their_renders(two_epochs):
+    import matplotlib.image
+    out, _ = two_epochs
+    model = load_model(os.path.join(out, 'model.npz'))
+    originals = data.downsample(data.load_mnist('test')[0][:train.FIGURE_DIGITS], 7)
+    renders = render(model.decoder, latent_means(model, originals), 10, 12)[:, 0]  # --resolution 12x10
+    expected = figures.to_rgb(figures.comparison(originals[:, 0], renders))
+    got = (matplotlib.image.imread(os.path.join(out, 'figures', 'epoch_002.png'))[:, :, :3] * 255).round()
+    assert got.shape == expected.shape
+    assert numpy.abs(got - expected).max() <= 1
+
+
+def test_validation_uses_the_first_256_test_digits(two_epochs):
+    out, _ = two_epochs
+    model = load_model(os.path.join(out, 'model.npz'))
+    x_test = data.downsample(data.load_mnist('test')[0][:256], 7)
+    numpy.random.seed(0)
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        losses = [float(model(x_test[i:i + 128]).array) for i in (0, 128)]  # the Evaluator's batches, z = mu
+    assert log_of(out)[-1]['validation/main/loss'] == pytest.approx(numpy.mean(losses), rel=1e-5)
+
+
+def test_the_same_seed_gives_the_same_weights_and_another_seed_does_not(two_epochs, tmp_path, capsys):
+    out, _ = two_epochs
+    with numpy.load(os.path.join(out, 'snapshot_epoch_1')) as snapshot:
+        after_one = snapshot['updater/model:main/decoder/linear2/W']
+    train_main(TINY + ['-e', '1', '-o', str(tmp_path / 'same')], capsys)
+    train_main(TINY + ['-e', '1', '-o', str(tmp_path / 'other'), '--seed', '1'], capsys)
+    same = load_model(str(tmp_path / 'same' / 'model.npz')).decoder.linear2.W.array
+    other = load_model(str(tmp_path / 'other' / 'model.npz')).decoder.linear2.W.array
+    numpy.testing.assert_array_equal(same, after_one)
+    assert not numpy.array_equal(other, after_one)
+
+
+def test_resume_continues_where_the_newest_snapshot_left_off(two_epochs, tmp_path, capsys):
+    out = str(tmp_path / 'run')
+    shutil.copytree(two_epochs[0], out)
+    stdout = train_main(TINY + ['-e', '3', '-o', out, '-r', 'auto'], capsys)
+    assert stdout.startswith(f'resumed from {os.path.join(out, "snapshot_epoch_2")} at epoch 2, iteration 8\n')
+    assert [(e['epoch'], e['iteration']) for e in log_of(out)] == [(1, 4), (2, 8), (3, 12)]
+    assert sorted(f for f in os.listdir(out) if f.startswith('snapshot')) == ['snapshot_epoch_2', 'snapshot_epoch_3']
+    with numpy.load(os.path.join(out, 'snapshot_epoch_3'), allow_pickle=False) as snapshot:
+        plotted = json.loads(str(snapshot['extensions/PlotReport/_plot_loss.png']))
+    assert [epoch for epoch, _ in plotted['main/loss']] == [1, 2, 3]  # no stray point at the resume
+    # an explicit snapshot resumes from it, not from the newest
+    stdout = train_main(TINY + ['-e', '3', '-o', out, '-r', os.path.join(out, 'snapshot_epoch_2')], capsys)
+    assert stdout.startswith(f'resumed from {os.path.join(out, "snapshot_epoch_2")} at epoch 2, iteration 8\n')
+
+
+def test_resume_auto_without_a_snapshot_starts_from_scratch(tmp_path, capsys):
+    out = str(tmp_path)
+    stdout = train_main(TINY + ['-e', '1', '-o', out, '-r', 'auto'], capsys)
+    assert stdout.startswith(f'no snapshot in {out}: starting from scratch\n')
+    assert 'snapshot_epoch_1' in os.listdir(out)
+
+
+@pytest.mark.parametrize('change,message', [
+    (['-z', '3'], 'latent size 2, this run 3'),
+    (['--train-size', '14'], 'input pixels 49, this run 196'),
+])
+def test_resume_refuses_another_runs_snapshot_exactly(two_epochs, change, message, capsys):
+    out = str(two_epochs[0])
+    code, err = exit_of(TINY + ['-e', '3', '-o', out, '-r', 'auto'] + change, capsys)
+    snapshot = os.path.join(out, 'snapshot_epoch_2')
+    assert code == 2 and err == (f'train.py: error: snapshot {snapshot} is of another run: {message} '
+                                 '(use the flags of that run, or start afresh with --force)\n')
+
+
+def test_resume_messages_for_bad_snapshots(tmp_path, capsys):
+    missing = str(tmp_path / 'nothing_here')
+    assert exit_of(TINY + ['-o', str(tmp_path), '-r', missing], capsys) == (
+        2, f'train.py: error: snapshot {missing} does not exist or is not a file\n')
+    junk = tmp_path / 'junk'
+    junk.write_bytes(b'not a zip')
+    assert exit_of(TINY + ['-o', str(tmp_path), '-r', str(junk)], capsys) == (
+        2, f'train.py: error: snapshot {junk} is corrupt or not a snapshot written by train.py\n')
+    empty = tmp_path / 'empty.npz'
+    numpy.savez(empty, something=numpy.zeros(2))
+    code, err = exit_of(TINY + ['-o', str(tmp_path), '-r', str(empty)], capsys)
+    assert code == 2 and err.startswith(f'train.py: error: snapshot {empty} cannot be resumed from (KeyError: ')
+
+
+def test_a_snapshot_without_the_coordinate_order_is_refused(two_epochs, tmp_path, capsys):
+    with numpy.load(os.path.join(two_epochs[0], 'snapshot_epoch_2')) as snapshot:
+        arrays = {k: snapshot[k] for k in snapshot.files if k != 'updater/model:main/coordinates'}
+    old = tmp_path / 'old_snapshot'
+    with open(old, 'wb') as f:
+        numpy.savez(f, **arrays)
+    code, err = exit_of(TINY + ['-e', '3', '-o', str(tmp_path / 'o'), '-r', str(old)], capsys)
+    assert code == 2 and err.startswith(f'train.py: error: snapshot {old} ') and 'start afresh with --force' in err
+
+
+def test_opt_in_flags_reach_the_model(monkeypatch):
+    args = train.parse_args(['--test', '-z', '3', '--train-size', '14', '--grid', 'center', '--footprint', '2',
+                             '--free-bits', '0.25', '--decoder', 'faithful', '-b', '32'])
+    trainer = train.build_trainer(args, chainer.get_device('@numpy'))
+    model = trainer.updater.get_optimizer('main').target
+    assert (model.n_latent, model.n_in, model.centers, model.footprint, model.free_bits) == (3, 196, True, 2, 0.25)
+    assert type(model.decoder).__name__ == 'SamplingDecoder'
+    iterator = trainer.updater.get_iterator('main')
+    assert len(iterator.dataset) == 512 and iterator.batch_size == 32
+    assert iterator.dataset[0].shape == (1, 14, 14)
+    fast = train.build_trainer(train.parse_args(['--n-train', '100', '-z', '2']), chainer.get_device('@numpy'))
+    assert type(fast.updater.get_optimizer('main').target.decoder).__name__ == 'FastSamplingDecoder'
+    assert len(fast.updater.get_iterator('main').dataset) == 100  # indices of the resident images
+    assert fast.stop_trigger.period == 50
+
+
+def test_interrupt_and_tf32_and_an_unwritable_out(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv('CUPY_TF32', raising=False)
+    (tmp_path / 'file').write_text('')
+    code, err = exit_of(TINY + ['--tf32', '-o', str(tmp_path / 'file' / 'out')], capsys)
+    assert code == 2 and 'cannot write to output directory' in err
+    assert os.environ['CUPY_TF32'] == '1'  # set before CuPy's first product
+
+    def interrupted(self, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(training.Trainer, 'run', interrupted)
+    assert exit_of(TINY + ['-o', str(tmp_path / 'out')], capsys) == (
+        130, 'train.py: error: interrupted; resume with -r auto\n')
