@@ -116,9 +116,9 @@ def bounds(model, x, k, n_iwae, rng, batch_points=1 << 16):
     per_batch = max(1, batch_points // 784)
     elbo = numpy.concatenate([log_weights(model, x[i:i + per_batch], 1, rng)[:, 0]
                               for i in range(0, len(x), per_batch)])
-    images_per_batch = max(1, per_batch // k)
-    w = numpy.concatenate([log_weights(model, x[i:i + images_per_batch], k, rng)
-                           for i in range(0, min(n_iwae, len(x)), images_per_batch)])
+    images_per_batch, first = max(1, per_batch // k), x[:n_iwae]
+    w = numpy.concatenate([log_weights(model, first[i:i + images_per_batch], k, rng)
+                           for i in range(0, len(first), images_per_batch)])
     iwae = numpy.logaddexp.reduce(w, axis=1) - math.log(k)
     return -elbo.mean(), -w.mean(), -iwae.mean()
 
@@ -137,7 +137,7 @@ def train_missing(args):
 
 def figure(truth, cases, count=8):
     """Per scale: rows truth, input (nearest-upscaled), bicubic, model; x2 above x4."""
-    panels = []
+    count, panels = min(count, len(truth)), []
     for low, bicubic, ours in cases:
         rows = [truth[:count], figures.upscale_nearest(low[:count], 28, 28), bicubic[:count], ours[:count]]
         panels.append(figures.tile(numpy.concatenate(rows), cols=count))

@@ -1,4 +1,5 @@
 """evaluate.py: its metrics by hand, its baselines' pixel-centre convention, and a tiny run end to end."""
+import os
 import subprocess
 import sys
 
@@ -87,3 +88,180 @@ def test_importance_weights_and_bounds_by_hand():
     assert elbo == pytest.approx(-w1.mean()) and elbo_sub == pytest.approx(-wk.mean())
     assert iwae == pytest.approx(-numpy.log(numpy.exp(wk - wk.max()).mean(axis=1)).mean() - wk.max())
     assert iwae < elbo_sub  # the importance-weighted bound is the tighter one
+
+
+def test_psnr_is_the_mean_over_images_of_each_images_psnr():
+    truth = numpy.zeros((2, 3, 5), numpy.float32)
+    prediction = truth.copy()
+    prediction[0] += 0.1   # MSE 0.01: 20 dB
+    prediction[1] += 0.01  # MSE 0.0001: 40 dB (the PSNR of the mean MSE would be 22.97 dB)
+    assert evaluate.psnr(prediction, truth) == pytest.approx(30.0, abs=1e-4)
+    assert evaluate.psnr(truth, truth) == pytest.approx(120.0)  # MSE floored at 1e-12
+
+
+def test_nll_clips_both_ends_at_eps():
+    assert evaluate.EPS == 1e-3
+    one, zero = numpy.ones((1, 2, 2), numpy.float32), numpy.zeros((1, 2, 2), numpy.float32)
+    assert evaluate.bernoulli_nll(zero, one) == pytest.approx(-numpy.log(1e-3), rel=1e-6)
+    assert evaluate.bernoulli_nll(one, zero) == pytest.approx(-numpy.log(1e-3), rel=1e-4)
+    assert evaluate.bernoulli_nll(zero, zero) == pytest.approx(-numpy.log(1 - 1e-3), rel=1e-4)
+    mixed = numpy.array([[[0.9, 0.2]]], numpy.float32)
+    assert evaluate.bernoulli_nll(mixed, numpy.array([[[1.0, 0.0]]])) == \
+        pytest.approx(-(numpy.log(0.9) + numpy.log(0.8)) / 2, rel=1e-6)
+
+
+def test_bicubic_keeps_a_ramp_and_every_resize_is_float32():
+    ramp = numpy.tile(numpy.arange(7, dtype=numpy.float32), (2, 7, 1)).transpose(0, 2, 1)  # value = row index
+    for method in evaluate.RESAMPLERS:
+        out = evaluate.resize(ramp, 28, method)
+        assert out.shape == (2, 28, 28) and out.dtype == numpy.float32
+    bicubic = evaluate.resize(ramp, 28, 'bicubic')[1]
+    i = numpy.arange(6, 22)
+    numpy.testing.assert_allclose(bicubic[i, 3], (i + 0.5) / 4 - 0.5, atol=1e-3)  # rows vary, columns do not
+    assert set(evaluate.RESAMPLERS) == {'nearest', 'bilinear', 'bicubic'}
+
+
+@pytest.fixture(scope='module')
+def tiny_models():
+    import compat  # noqa: F401
+    from model import SamplingVAE
+    numpy.random.seed(3)
+    return {2: SamplingVAE(3, n_in=196, centers=True), 4: SamplingVAE(3, n_in=49, centers=True), 28: SamplingVAE(3)}
+
+
+def test_model_render_in_batches_equals_one_render_on_the_models_grid(tiny_models):
+    from model import latent_means, render
+    x = data.load_mnist('test')[0][:7]
+    low = data.downsample(x, 14)
+    model = tiny_models[2]
+    got = evaluate.model_render(model, low, 9, batch=3)
+    expected = render(model.decoder, latent_means(model, low), 9, 9, centers=True)[:, 0]
+    assert got.shape == (7, 9, 9)
+    numpy.testing.assert_allclose(got, expected, rtol=1e-6)
+    assert not numpy.allclose(got, render(model.decoder, latent_means(model, low), 9, 9, centers=False)[:, 0])
+
+
+def test_superres_rows_are_their_definitions(tiny_models):
+    truth = data.load_mnist('test')[0][:5, 0]
+    model = tiny_models[4]
+    rows, low = evaluate.superres_rows(model, truth, 4)
+    numpy.testing.assert_array_equal(low, data.downsample(truth[:, None], 7)[:, 0])
+    assert list(rows) == ['(a) model trained at 7x7, rendered at 28x28', '(b) nearest upsampling of the 7x7 input',
+                          '(b) bilinear upsampling of the 7x7 input', '(b) bicubic upsampling of the 7x7 input',
+                          "(c) bicubic upsampling of the model's own 7x7 rendering"]
+    numpy.testing.assert_array_equal(rows['(a) model trained at 7x7, rendered at 28x28'],
+                                     evaluate.model_render(model, low[:, None], 28))
+    for method in ('nearest', 'bilinear', 'bicubic'):
+        numpy.testing.assert_array_equal(rows[f'(b) {method} upsampling of the 7x7 input'],
+                                         evaluate.resize(low, 28, method))
+    own = evaluate.resize(evaluate.model_render(model, low[:, None], 7), 28, 'bicubic')
+    numpy.testing.assert_array_equal(rows["(c) bicubic upsampling of the model's own 7x7 rendering"],
+                                     numpy.clip(own, 0, 1))
+
+
+def test_bounds_do_not_depend_on_the_batching_and_use_the_first_n_iwae_images(tiny_models):
+    model = tiny_models[28]
+    x = data.load_mnist('test')[0][:5]
+    whole = evaluate.bounds(model, x, 3, 4, numpy.random.RandomState(5))
+    one_by_one = evaluate.bounds(model, x, 3, 4, numpy.random.RandomState(5), batch_points=784)
+    numpy.testing.assert_allclose(whole, one_by_one, rtol=1e-5)
+    rng = numpy.random.RandomState(5)
+    w1 = evaluate.log_weights(model, x, 1, rng)[:, 0]
+    w3 = evaluate.log_weights(model, x[:4], 3, rng)
+    assert whole[0] == pytest.approx(-w1.mean()) and whole[1] == pytest.approx(-w3.mean(), rel=1e-6)
+    assert whole[2] == pytest.approx(-(numpy.logaddexp.reduce(w3, axis=1) - numpy.log(3)).mean(), rel=1e-6)
+    more = evaluate.bounds(model, x, 3, 9, numpy.random.RandomState(5))  # n_iwae beyond the data: all of it
+    assert numpy.isfinite(more).all()
+
+
+def test_train_missing_trains_only_the_absent_models(monkeypatch, tmp_path, capsys):
+    calls = []
+    monkeypatch.setattr(evaluate.subprocess, 'run', lambda argv, **kwargs: calls.append((argv, kwargs)))
+    (tmp_path / 'size14').mkdir()
+    (tmp_path / 'size14' / 'model.npz').write_bytes(b'')
+    args = evaluate.parse_args(['--runs', str(tmp_path), '--train-missing', '-e', '4', '-g', '-1'])
+    evaluate.train_missing(args)
+    out = str(tmp_path / 'size7')
+    assert calls == [([sys.executable, 'train.py', '-g', '-1', '-e', '4', '--train-size', '7', '--grid', 'center',
+                       '--resolution', '28', '--no-progress', '-r', 'auto', '-o', out], {'check': True})]
+    assert capsys.readouterr().out == f'training the 7x7 model (4 epochs) into {out}\n'
+
+
+def test_figure_rows_are_truth_input_bicubic_model():
+    import figures
+    truth = numpy.random.RandomState(0).uniform(size=(9, 28, 28)).astype(numpy.float32)
+    low2, low4 = data.downsample(truth[:, None], 14)[:, 0], data.downsample(truth[:, None], 7)[:, 0]
+    cases = [(low2, truth * 0.5, truth * 0.25), (low4, truth * 0.75, 1 - truth)]
+    image = evaluate.figure(truth, cases)
+    cell = 28 + figures.BORDER
+    assert image.shape == (2 * (4 * cell - figures.BORDER) + 3 * figures.BORDER, 8 * cell - figures.BORDER)
+    top = 4 * cell - figures.BORDER + 3 * figures.BORDER  # where the x4 panel starts
+    numpy.testing.assert_array_equal(image[:28, cell:cell + 28], truth[1])
+    numpy.testing.assert_array_equal(image[cell:cell + 28, :28], figures.upscale_nearest(low2[:1], 28, 28)[0])
+    numpy.testing.assert_array_equal(image[2 * cell:2 * cell + 28, :28], truth[0] * 0.5)
+    numpy.testing.assert_array_equal(image[3 * cell:3 * cell + 28, 7 * cell:], truth[7] * 0.25)
+    numpy.testing.assert_array_equal(image[top + cell:top + cell + 28, :28], figures.upscale_nearest(low4[:1], 28, 28)[0])
+    numpy.testing.assert_array_equal(image[top + 3 * cell:top + 3 * cell + 28, :28], 1 - truth[0])
+    assert (image[4 * cell - figures.BORDER:top] == 1.0).all()  # a white gap between the panels
+
+
+def test_evaluation_in_process_reports_the_metrics_of_its_rows(tiny_models, tmp_path, capsys):
+    import compat  # noqa: F401
+    from model import save_model
+    runs = tmp_path / 'runs'
+    for factor, size in ((2, 14), (4, 7)):
+        (runs / f'size{size}').mkdir(parents=True)
+        save_model(tiny_models[factor], str(runs / f'size{size}' / 'model.npz'))
+    save_model(tiny_models[28], str(tmp_path / 'm28.npz'))
+    argv = ['-m', str(tmp_path / 'm28.npz'), '--runs', str(runs), '-n', '6', '--iwae-k', '2', '--iwae-images', '3',
+            '-o', str(tmp_path / 'sr.md'), '--figure', str(tmp_path / 'sr.png'), '--seed', '4']
+    evaluate.main(argv)
+    report = (tmp_path / 'sr.md').read_text()
+    assert capsys.readouterr().out == report + '\n' + f'wrote {tmp_path / "sr.md"} and {tmp_path / "sr.png"}\n'
+    lines = report.split('\n')
+    assert lines[0] == '# Is f(u, v, z) better than interpolation?'
+    assert lines[2].startswith('Produced by `python evaluate.py ' + ' '.join(argv) + '` in ')
+    assert f'on CPU ({os.cpu_count()} cores), commit ' in lines[2]
+    assert lines[3].startswith('Test digits: 6. ')
+    truth = data.load_mnist('test')[0][:6, 0]
+    rows, _ = evaluate.superres_rows(tiny_models[2], truth, 2)
+    rows['(d) model trained at 28x28, rendered at 28x28'] = evaluate.model_render(tiny_models[28], truth[:, None], 28)
+    table = lines[lines.index('## x2 (14x14 -> 28x28)') + 4:]
+    for (name, p), line in zip(rows.items(), table):
+        assert line == f'| {name} | {evaluate.psnr(p, truth):.2f} | {evaluate.bernoulli_nll(p, truth):.4f} |'
+    rng = numpy.random.RandomState(4)
+    binary = (truth > rng.uniform(size=truth.shape)).astype(numpy.float32)
+    grey = evaluate.bounds(tiny_models[28], truth[:, None], 2, 3, rng)
+    binarised = evaluate.bounds(tiny_models[28], binary[:, None], 2, 3, rng)
+    assert f'| grey levels (the training target) | {grey[0]:.2f} | {grey[1]:.2f} | {grey[2]:.2f} |' in lines
+    assert (f'| binarised, fixed seed (x > uniform) | {binarised[0]:.2f} | {binarised[1]:.2f} | {binarised[2]:.2f} |'
+            in lines)
+    assert '| test set | -ELBO (all, 1 sample) | -ELBO (first 3) | -log p(x) bound, IWAE k=2 (first 3) |' in lines
+    import matplotlib.image
+    # fewer digits than the figure's 8 columns: 6 columns, each still a truth/input/bicubic/model column
+    assert matplotlib.image.imread(str(tmp_path / 'sr.png')).shape[:2] == (2 * (4 * 28 + 3 * 2) + 6, 6 * 28 + 5 * 2)
+
+
+def test_missing_model_message_suggests_train_missing_only_without_it(monkeypatch, tmp_path, capsys):
+    missing = str(tmp_path / 'size14' / 'model.npz')
+    argv = ['--runs', str(tmp_path), '-o', str(tmp_path / 'a.md'), '--figure', str(tmp_path / 'a.png')]
+    with pytest.raises(SystemExit) as info:
+        evaluate.main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.startswith(f'evaluate.py: error: model file {missing} ')
+    assert err.endswith(' (or run with --train-missing)\n')
+    monkeypatch.setattr(evaluate, 'train_missing', lambda args: None)
+    with pytest.raises(SystemExit):
+        evaluate.main(argv + ['--train-missing'])
+    err = capsys.readouterr().err
+    assert err.startswith('evaluate.py: error: model file') and '--train-missing' not in err
+    assert not (tmp_path / 'a.md').exists()
+
+
+def test_evaluate_defaults():
+    args = evaluate.parse_args([])
+    assert (args.model, args.runs, args.out, args.figure) == (
+        os.path.join('results', 'model.npz'), os.path.join('results', 'superres'),
+        os.path.join('result', 'superres.md'), os.path.join('result', 'superres.png'))
+    assert (args.epoch, args.iwae_k, args.iwae_images, args.n, args.seed, args.gpu, args.train_missing) == (
+        10, 100, 500, 10000, 0, -1, False)
