@@ -66,3 +66,75 @@ def test_fast_render_equals_faithful_render():
     z = numpy.random.RandomState(3).randn(2, 3).astype(numpy.float32)
     numpy.testing.assert_allclose(render(fast, z, 17, 23, max_points=50), render(faithful, z, 17, 23),
                                   rtol=1e-5, atol=1e-6)
+
+
+def test_split_rows_blocks_and_what_is_shared(monkeypatch):
+    import fastpath
+    calls = []
+
+    def add(out, a, b):
+        calls.append((len(out), len(a), len(b)))
+        numpy.add(a, b, out=out)
+    monkeypatch.setattr(fastpath.os, 'cpu_count', lambda: 8)  # min(4, 8): four threads
+    a = numpy.arange(10 * 3, dtype=numpy.float64).reshape(10, 3)
+    shared_row = numpy.arange(3.0)[None]
+    for b in (shared_row, numpy.ones(3)):  # fewer rows or fewer dimensions: shared, not split
+        calls.clear()
+        out = fastpath._split_rows(add, numpy.empty_like(a), a, b)
+        numpy.testing.assert_array_equal(out, a + b)
+        assert sorted(calls) == [(2, 2, len(b)), (2, 2, len(b)), (3, 3, len(b)), (3, 3, len(b))]
+    calls.clear()
+    fastpath._split_rows(add, numpy.empty((7, 3)), a[:7], shared_row)  # fewer than 2 rows a thread: one call
+    assert calls == [(7, 7, 1)]
+    calls.clear()
+    fastpath._split_rows(add, numpy.empty((8, 3)), a[:8], shared_row)
+    assert len(calls) == 4
+    monkeypatch.setattr(fastpath.os, 'cpu_count', lambda: None)  # unknown: one thread
+    calls.clear()
+    fastpath._split_rows(add, numpy.empty_like(a), a, shared_row)
+    assert calls == [(10, 10, 1)]
+
+
+def test_cpu_elementwise_steps_by_hand():
+    import fastpath
+    a = numpy.array([[-1.0, 2.0], [0.5, -3.0], [1.0, 1.0], [-2.0, 0.0]])
+    b = numpy.array([0.5, 1.0])
+    numpy.testing.assert_array_equal(fastpath._bias_relu(a.copy(), b), numpy.maximum(a + b, 0))
+    out = numpy.empty((4, 2))
+    numpy.testing.assert_array_equal(fastpath._broadcast_sum_relu(a, b[None], out), numpy.maximum(a + b, 0))
+    g, h = numpy.arange(1.0, 9.0).reshape(4, 2), numpy.array([[0.0, 1.0], [2.0, 0.0], [-1.0, 3.0], [0.0, 0.0]])
+    numpy.testing.assert_array_equal(fastpath._relu_grad(g.copy(), h, numpy.empty((4, 2), bool)),
+                                     numpy.where(h > 0, g, 0))
+    numpy.testing.assert_array_equal(fastpath._column_sum(numpy, g), g.sum(axis=0))
+
+
+def test_workspace_reuses_a_buffer_only_of_the_same_shape_dtype_and_device():
+    import types
+    import fastpath
+    space = fastpath.Workspace()
+    first = space.take(numpy, 'h', (3, 4), numpy.float32)
+    space.give(h=first)
+    assert space.take(numpy, 'h', (3, 4), numpy.float32) is first
+    assert space.take(numpy, 'h', (3, 4), numpy.float32) is not first  # taken and not given back: a new one
+    for shape, dtype in (((4, 3), numpy.float32), ((3, 4), numpy.float64)):
+        space.give(h=first)
+        other = space.take(numpy, 'h', shape, dtype)
+        assert other is not first and other.shape == shape and other.dtype == dtype
+    space.give(h=first)
+    allocated = []
+    elsewhere = types.SimpleNamespace(empty=lambda shape, dtype: allocated.append(shape) or numpy.empty(shape, dtype))
+    assert space.take(elsewhere, 'h', (3, 4), numpy.float32) is not first and allocated == [(3, 4)]
+
+
+def test_each_step_reuses_the_workspace_of_the_last():
+    faithful, fast = decoder_pair(3, numpy.float32)
+    z = chainer.Variable(numpy.random.RandomState(0).randn(2, 3).astype(numpy.float32))
+    F = chainer.functions
+    F.sum(fast(z, (2, 1, 5, 6))).backward()
+    held = {name: id(buffer) for name, buffer in fast.workspace.free.items()}
+    assert set(held) == {'h1', 'h2', 'h3', 'ga', 'gb', 'mask'}
+    F.sum(fast(z, (2, 1, 5, 6))).backward()
+    assert {name: id(buffer) for name, buffer in fast.workspace.free.items()} == held
+    with chainer.no_backprop_mode():
+        fast(z, (2, 1, 5, 6))  # no backward to come: the forward hands its buffers back at once
+    assert {name: id(buffer) for name, buffer in fast.workspace.free.items()} == held
