@@ -79,11 +79,6 @@ def test_render_writes_an_image_of_the_right_size(trained, tmp_path, resolution,
     assert image_size(out) == (grid_h, 2 * grid_w + 8)
 
 
-def test_same_seed_gives_the_same_log(trained, tmp_path):
-    run('train.py', '--test', '-e', 2, '-z', 4, '-o', tmp_path, '--no-progress', '--resolution', 56)
-    assert log_without_times(tmp_path) == log_without_times(trained)
-
-
 def test_kill_and_resume_continues_the_epoch_count(tmp_path):
     args = [sys.executable, 'train.py', '--test', '-e', '3', '-z', '4', '-o', str(tmp_path), '--no-progress',
             '--resolution', '28']
@@ -211,10 +206,11 @@ def test_resume_refuses_a_snapshot_of_another_run(trained, capsys):
         assert exit_info.value.code == 2 and err.count('\n') == 1 and message in err, err
 
 
-def test_force_starts_afresh_and_drops_the_earlier_snapshots(tmp_path):
+def test_force_starts_afresh_and_drops_the_earlier_snapshots(tmp_path, capsys):
     for name in ('snapshot_epoch_7', 'snapshot_epoch_8', 'model.npz'):
         (tmp_path / name).write_bytes(b'an earlier run')
-    run('train.py', '--test', '-e', 1, '-z', 2, '-o', tmp_path, '--force', '--resolution', 28)
+    train.main(['--test', '-e', '1', '-z', '2', '-o', str(tmp_path), '--force', '--resolution', '28',
+                '--train-size', '7', '--no-progress'])
     assert sorted(p.name for p in tmp_path.glob('snapshot_epoch_*')) == ['snapshot_epoch_1']
     assert load_model(str(tmp_path / 'model.npz')).n_latent == 2
 
