@@ -303,3 +303,28 @@ def test_interrupt_and_tf32_and_an_unwritable_out(monkeypatch, tmp_path, capsys)
     monkeypatch.setattr(training.Trainer, 'run', interrupted)
     assert exit_of(TINY + ['-o', str(tmp_path / 'out')], capsys) == (
         130, 'train.py: error: interrupted; resume with -r auto\n')
+
+
+def test_the_printed_table_and_the_plotted_curves(two_epochs):
+    out, stdout = two_epochs
+    header = stdout.split('\n')[0].split()
+    assert header == ['epoch', 'main/loss', 'main/rec', 'main/kl', 'validation/main/loss', 'validation/main/rec',
+                      'validation/main/kl', 'elapsed_time']
+    with numpy.load(os.path.join(out, 'snapshot_epoch_2'), allow_pickle=False) as snapshot:
+        plotted = json.loads(str(snapshot['extensions/PlotReport/_plot_loss.png']))
+    assert sorted(plotted) == ['main/loss', 'validation/main/loss']
+    log = log_of(out)
+    assert [value for _, value in plotted['validation/main/loss']] == [e['validation/main/loss'] for e in log]
+
+
+@pytest.mark.parametrize('terminal,flags,bar', [(True, [], True), (True, ['--no-progress'], False), (False, [], False)])
+def test_progress_bar_only_on_a_terminal_without_no_progress(monkeypatch, terminal, flags, bar):
+    import sys
+    monkeypatch.setattr(sys.stdout, 'isatty', lambda: terminal, raising=False)
+    args = train.parse_args(['--test', '--train-size', '7'] + flags)
+    trainer = train.build_trainer(args, chainer.get_device('@numpy'))
+    assert sorted(trainer._extensions) == sorted(
+        ['LogReport', 'PlotReport', 'PrintReport', 'StopOnNonfiniteLoss', '_Snapshot', 'validation', 'write_figure',
+         'write_model'] + (['ProgressBar'] if bar else []))
+    printer = trainer.get_extension('PrintReport')
+    assert isinstance(printer._out, train.PlainText) != terminal
