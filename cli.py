@@ -117,10 +117,10 @@ def device_for(gpu):
     return device
 
 
-def available_memory():
+def available_memory(meminfo='/proc/meminfo'):
     """Bytes of memory available now (Linux MemAvailable; elsewhere free physical pages)."""
     try:
-        with open('/proc/meminfo') as f:
+        with open(meminfo) as f:
             for line in f:
                 if line.startswith('MemAvailable:'):
                     return int(line.split()[1]) * 1024

@@ -83,12 +83,13 @@ def model_render(model, x, size, batch=256):
 
 def superres_rows(model, truth, factor):
     """Rows (a)-(c) of the table for one scale factor."""
-    low = data.downsample(truth[:, None], 28 // factor)[:, 0]
-    rows = {f'(a) model trained at {28 // factor}x{28 // factor}, rendered at 28x28': model_render(model, low[:, None], 28)}
+    size = 28 // factor
+    low = data.downsample(truth[:, None], size)[:, 0]
+    rows = {f'(a) model trained at {size}x{size}, rendered at 28x28': model_render(model, low[:, None], 28)}
     for method in RESAMPLERS:
-        rows[f'(b) {method} upsampling of the {28 // factor}x{28 // factor} input'] = resize(low, 28, method)
-    own = model_render(model, low[:, None], 28 // factor)
-    rows[f'(c) bicubic upsampling of the model\'s own {28 // factor}x{28 // factor} rendering'] = numpy.clip(
+        rows[f'(b) {method} upsampling of the {size}x{size} input'] = resize(low, 28, method)
+    own = model_render(model, low[:, None], size)
+    rows[f'(c) bicubic upsampling of the model\'s own {size}x{size} rendering'] = numpy.clip(
         resize(own, 28, 'bicubic'), 0, 1)
     return rows, low
 
@@ -190,8 +191,9 @@ def main(argv=None):
             rows, low = superres_rows(model, truth, factor)
             rows['(d) model trained at 28x28, rendered at 28x28'] = model_render(model28, truth[:, None], 28)
             results[factor] = {name: (psnr(p, truth), bernoulli_nll(p, truth)) for name, p in rows.items()}
-            cases.append((low, rows[f'(b) bicubic upsampling of the {28 // factor}x{28 // factor} input'],
-                          rows[f'(a) model trained at {28 // factor}x{28 // factor}, rendered at 28x28']))
+            size = 28 // factor
+            cases.append((low, rows[f'(b) bicubic upsampling of the {size}x{size} input'],
+                          rows[f'(a) model trained at {size}x{size}, rendered at 28x28']))
         rng = numpy.random.RandomState(args.seed)
         binary = (truth > rng.uniform(size=truth.shape)).astype(numpy.float32)
         likelihood = (bounds(model28, truth[:, None], args.iwae_k, args.iwae_images, rng)

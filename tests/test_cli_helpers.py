@@ -134,12 +134,12 @@ def test_available_memory_reads_memavailable():
     assert abs(cli.available_memory() - expected) < 2 ** 28  # the same figure, give or take a moment's change
 
 
-def test_available_memory_without_proc_uses_free_pages(monkeypatch):
-    def no_proc(*args, **kwargs):
-        raise OSError('no /proc here')
-    monkeypatch.setattr('builtins.open', no_proc)
+def test_available_memory_is_memavailable_in_bytes_else_free_pages(tmp_path):
+    meminfo = tmp_path / 'meminfo'
+    meminfo.write_text('MemTotal:       24000000 kB\nMemFree:         1000 kB\nMemAvailable:    1234567 kB\n')
+    assert cli.available_memory(str(meminfo)) == 1234567 * 1024
     free = os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
-    assert abs(cli.available_memory() - free) < 2 ** 30
+    assert abs(cli.available_memory(str(tmp_path / 'no_proc_here')) - free) < 2 ** 30
 
 
 def test_check_memory_refuses_above_80_percent(monkeypatch):
@@ -160,8 +160,8 @@ def test_writable_directory_creates_nested_directories_and_leaves_nothing(tmp_pa
 
 
 def test_check_output_file_messages(tmp_path):
-    assert usage_error(cli.check_output_file, str(tmp_path), ('.png',)) == \
-        f'output {tmp_path} is a directory; give a file name ending in .png'
+    assert usage_error(cli.check_output_file, str(tmp_path), ('.png', '.gif')) == \
+        f'output {tmp_path} is a directory; give a file name ending in .png or .gif'
     assert usage_error(cli.check_output_file, str(tmp_path / 'x'), ('.md', '.txt')) == \
         f'output {tmp_path / "x"} must end in .md or .txt'
     assert usage_error(cli.check_output_file, str(tmp_path / 'x.gif'), ('.png',)) == \
@@ -181,7 +181,8 @@ def test_provenance_names_the_commit_and_today(monkeypatch):
         assert cli.provenance() == f'commit {expected}, {today}'
 
     def fake_git(args, **kwargs):
-        assert kwargs['cwd'] == here and kwargs['check']
+        assert kwargs == {'cwd': here, 'capture_output': True, 'text': True, 'check': True}
+        assert args in (['git', 'rev-parse', '--short', 'HEAD'], ['git', 'status', '--porcelain', '--untracked-files=no'])
         out = {'rev-parse': 'abc1234\n', 'status': ' M model.py\n'}[args[1]]
         return types.SimpleNamespace(stdout=out)
     monkeypatch.setattr(subprocess, 'run', fake_git)

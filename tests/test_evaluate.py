@@ -143,7 +143,8 @@ def test_model_render_in_batches_equals_one_render_on_the_models_grid(tiny_model
 
 def test_superres_rows_are_their_definitions(tiny_models):
     truth = data.load_mnist('test')[0][:5, 0]
-    model = tiny_models[4]
+    model = tiny_models[4].copy(mode='copy')
+    model.decoder.linear4.W.array *= 50  # sharp edges: bicubic upsampling overshoots [0, 1], which (c) clips
     rows, low = evaluate.superres_rows(model, truth, 4)
     numpy.testing.assert_array_equal(low, data.downsample(truth[:, None], 7)[:, 0])
     assert list(rows) == ['(a) model trained at 7x7, rendered at 28x28', '(b) nearest upsampling of the 7x7 input',
@@ -155,8 +156,12 @@ def test_superres_rows_are_their_definitions(tiny_models):
         numpy.testing.assert_array_equal(rows[f'(b) {method} upsampling of the 7x7 input'],
                                          evaluate.resize(low, 28, method))
     own = evaluate.resize(evaluate.model_render(model, low[:, None], 7), 28, 'bicubic')
+    assert own.min() < 0 and own.max() > 1
     numpy.testing.assert_array_equal(rows["(c) bicubic upsampling of the model's own 7x7 rendering"],
                                      numpy.clip(own, 0, 1))
+    rows, low = evaluate.superres_rows(tiny_models[28], truth[:2], 1)  # x1: the 28x28 digits themselves
+    numpy.testing.assert_array_equal(low, truth[:2])
+    assert list(rows)[0] == '(a) model trained at 28x28, rendered at 28x28'
 
 
 def test_bounds_do_not_depend_on_the_batching_and_use_the_first_n_iwae_images(tiny_models):
@@ -193,6 +198,7 @@ def test_figure_rows_are_truth_input_bicubic_model():
     low2, low4 = data.downsample(truth[:, None], 14)[:, 0], data.downsample(truth[:, None], 7)[:, 0]
     cases = [(low2, truth * 0.5, truth * 0.25), (low4, truth * 0.75, 1 - truth)]
     image = evaluate.figure(truth, cases)
+    assert image.dtype == numpy.float32
     cell = 28 + figures.BORDER
     assert image.shape == (2 * (4 * cell - figures.BORDER) + 3 * figures.BORDER, 8 * cell - figures.BORDER)
     top = 4 * cell - figures.BORDER + 3 * figures.BORDER  # where the x4 panel starts
@@ -205,7 +211,7 @@ def test_figure_rows_are_truth_input_bicubic_model():
     assert (image[4 * cell - figures.BORDER:top] == 1.0).all()  # a white gap between the panels
 
 
-def test_evaluation_in_process_reports_the_metrics_of_its_rows(tiny_models, tmp_path, capsys):
+def test_evaluation_in_process_reports_the_metrics_of_its_rows(tiny_models, tmp_path, capsys, monkeypatch):
     import compat  # noqa: F401
     from model import save_model
     runs = tmp_path / 'runs'
@@ -215,13 +221,15 @@ def test_evaluation_in_process_reports_the_metrics_of_its_rows(tiny_models, tmp_
     save_model(tiny_models[28], str(tmp_path / 'm28.npz'))
     argv = ['-m', str(tmp_path / 'm28.npz'), '--runs', str(runs), '-n', '6', '--iwae-k', '2', '--iwae-images', '3',
             '-o', str(tmp_path / 'sr.md'), '--figure', str(tmp_path / 'sr.png'), '--seed', '4']
-    evaluate.main(argv)
+    monkeypatch.setattr(sys, 'argv', ['evaluate.py'] + argv)
+    evaluate.main()  # the command line recorded is the one given
     report = (tmp_path / 'sr.md').read_text()
     assert capsys.readouterr().out == report + '\n' + f'wrote {tmp_path / "sr.md"} and {tmp_path / "sr.png"}\n'
     lines = report.split('\n')
     assert lines[0] == '# Is f(u, v, z) better than interpolation?'
     assert lines[2].startswith('Produced by `python evaluate.py ' + ' '.join(argv) + '` in ')
-    assert f'on CPU ({os.cpu_count()} cores), commit ' in lines[2]
+    assert f' s on CPU ({os.cpu_count()} cores), commit ' in lines[2]
+    assert 0 <= int(lines[2].split('` in ')[1].split(' s on ')[0]) < 600  # the run's own seconds
     assert lines[3].startswith('Test digits: 6. ')
     truth = data.load_mnist('test')[0][:6, 0]
     rows, _ = evaluate.superres_rows(tiny_models[2], truth, 2)
@@ -248,13 +256,15 @@ def test_missing_model_message_suggests_train_missing_only_without_it(monkeypatc
     with pytest.raises(SystemExit) as info:
         evaluate.main(argv)
     err = capsys.readouterr().err
-    assert info.value.code == 2 and err.startswith(f'evaluate.py: error: model file {missing} ')
-    assert err.endswith(' (or run with --train-missing)\n')
-    monkeypatch.setattr(evaluate, 'train_missing', lambda args: None)
+    message = f'evaluate.py: error: model file {missing} does not exist (no file at {missing})'
+    assert info.value.code == 2 and err == message + ' (or run with --train-missing)\n'
+    trained = []
+    monkeypatch.setattr(evaluate, 'train_missing', lambda args: trained.append((args.runs, args.epoch)))
     with pytest.raises(SystemExit):
-        evaluate.main(argv + ['--train-missing'])
+        evaluate.main(argv + ['--train-missing', '-e', '3'])
     err = capsys.readouterr().err
-    assert err.startswith('evaluate.py: error: model file') and '--train-missing' not in err
+    assert trained == [(str(tmp_path), 3)]
+    assert err == message + '\n'  # nothing appended
     assert not (tmp_path / 'a.md').exists()
 
 
@@ -265,3 +275,48 @@ def test_evaluate_defaults():
         os.path.join('result', 'superres.md'), os.path.join('result', 'superres.png'))
     assert (args.epoch, args.iwae_k, args.iwae_images, args.n, args.seed, args.gpu, args.train_missing) == (
         10, 100, 500, 10000, 0, -1, False)
+
+
+def test_a_gpu_run_is_labelled_with_its_gpu(tiny_models, tmp_path, monkeypatch, capsys):
+    import compat  # noqa: F401
+    import chainer
+    import cli
+    from model import save_model
+    for factor, size in ((2, 14), (4, 7)):
+        (tmp_path / f'size{size}').mkdir()
+        save_model(tiny_models[factor], str(tmp_path / f'size{size}' / 'model.npz'))
+    save_model(tiny_models[28], str(tmp_path / 'm28.npz'))
+    monkeypatch.setattr(cli, 'device_for', lambda gpu: chainer.get_device('@numpy'))  # stands in for GPU 0
+    evaluate.main(['-m', str(tmp_path / 'm28.npz'), '--runs', str(tmp_path), '-n', '2', '--iwae-k', '2',
+                   '--iwae-images', '2', '-o', str(tmp_path / 'sr.md'), '--figure', str(tmp_path / 'sr.png'), '-g', '0'])
+    assert ' s on GPU 0, commit ' in (tmp_path / 'sr.md').read_text().split('\n')[2]
+
+
+def parse_report(text):
+    """The numbers and labels of a report evaluate.py wrote, read back with regular expressions."""
+    import re
+    produced = re.search(r'^Produced by `(.*)` in (\d+) s on (.*?), (commit .*)\.$', text, re.M)
+    models = re.search(r'^Models: x2 = `(.*)`, x4 = `(.*)`, 28x28 = `(.*)`\.$', text, re.M)
+    header = re.search(r'-ELBO \(first (\d+)\) \| -log p\(x\) bound, IWAE k=(\d+)', text)
+    info = {'command': produced[1], 'seconds': float(produced[2]), 'device': produced[3], 'provenance': produced[4],
+            'n': int(re.search(r'^Test digits: (\d+)\.', text, re.M)[1]), 'n_iwae': int(header[1]), 'k': int(header[2]),
+            'x2': models[1], 'x4': models[2], 'm28': models[3]}
+    results = {}
+    for section in re.split(r'^## ', text, flags=re.M)[1:]:
+        factor = re.match(r'x(\d+) ', section)
+        if factor:
+            results[int(factor[1])] = {m[1]: (float(m[2]), float(m[3]))
+                                       for m in re.finditer(r'^\| (\(.*?) \| ([\d.]+) \| ([\d.]+) \|$', section, re.M)}
+    likelihood = tuple(float(v) for label in ('grey levels', 'binarised')
+                       for v in re.search(rf'^\| {label}.*? \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$', text, re.M).groups())
+    return results, likelihood, info
+
+
+def test_the_committed_table_is_what_evaluate_writes():
+    """results/superres.md, read back, is written again character for character by markdown()."""
+    with open(os.path.join(ROOT, 'results', 'superres.md')) as f:
+        committed = f.read()
+    results, likelihood, info = parse_report(committed)
+    assert list(results) == [2, 4] and all(len(rows) == 6 for rows in results.values())
+    assert info['n'] == 10000 and (info['k'], info['n_iwae']) == (100, 500)
+    assert evaluate.markdown(results, likelihood, info) == committed
