@@ -27,21 +27,21 @@ def _bias_relu(a, b):
     """a = max(a + b, 0), in place."""
     if isinstance(a, numpy.ndarray):
         return _split_rows(_cpu_bias_relu, a, b)
-    return _gpu_kernels()['bias_relu'](b, a)
+    return _gpu_kernels()['bias_relu'](b, a)  # pragma: no mutate (GPU only)
 
 
 def _broadcast_sum_relu(a, b, out):
     """out = max(a + b, 0) with a, b broadcast against each other."""
     if isinstance(out, numpy.ndarray):
         return _split_rows(_cpu_sum_relu, out, a, b)
-    return _gpu_kernels()['sum_relu'](a, b, out)
+    return _gpu_kernels()['sum_relu'](a, b, out)  # pragma: no mutate (GPU only)
 
 
 def _relu_grad(g, h, mask):
     """g = g where h > 0 else 0, in place (h is the ReLU's output; mask a bool buffer on CPU)."""
     if isinstance(g, numpy.ndarray):
         return _split_rows(_cpu_relu_grad, g, h, mask)
-    return _gpu_kernels()['relu_grad'](h, g)
+    return _gpu_kernels()['relu_grad'](h, g)  # pragma: no mutate (GPU only)
 
 
 def _cpu_bias_relu(a, b):
@@ -84,6 +84,7 @@ _kernels = {}
 
 
 def _gpu_kernels():
+    # pragma: no mutate block (GPU only: run by tests/test_fastpath.py where CuPy finds a GPU, never in CI)
     if not _kernels:
         _kernels['bias_relu'] = cuda.cupy.ElementwiseKernel('T b', 'T a', 'a = max(a + b, (T)0)', 'svae_bias_relu')
         _kernels['sum_relu'] = cuda.cupy.ElementwiseKernel('T a, T b', 'T c', 'c = max(a + b, (T)0)', 'svae_sum_relu')
