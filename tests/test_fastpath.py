@@ -133,8 +133,27 @@ def test_each_step_reuses_the_workspace_of_the_last():
     F.sum(fast(z, (2, 1, 5, 6))).backward()
     held = {name: id(buffer) for name, buffer in fast.workspace.free.items()}
     assert set(held) == {'h1', 'h2', 'h3', 'ga', 'gb', 'mask'}
+    assert fast.workspace.free['mask'].dtype == numpy.bool_  # a quarter of the memory of a float mask
     F.sum(fast(z, (2, 1, 5, 6))).backward()
     assert {name: id(buffer) for name, buffer in fast.workspace.free.items()} == held
     with chainer.no_backprop_mode():
         fast(z, (2, 1, 5, 6))  # no backward to come: the forward hands its buffers back at once
     assert {name: id(buffer) for name, buffer in fast.workspace.free.items()} == held
+
+
+def test_a_step_allocates_no_large_array_once_the_workspace_is_warm():
+    """The (points x 256) arrays of a step come from the workspace: after a first step, a forward and
+    backward allocate nothing near the size of one of them (tracemalloc sees NumPy's allocations)."""
+    import tracemalloc
+    _, fast = decoder_pair(3, numpy.float32)
+    z = chainer.Variable(numpy.random.RandomState(0).randn(8, 3).astype(numpy.float32))
+    shape = (8, 1, 64, 64)
+    buffer_bytes = 8 * 64 * 64 * 256 * 4  # 32 MiB
+    chainer.functions.sum(fast(z, shape)).backward()
+    tracemalloc.start()
+    try:
+        chainer.functions.sum(fast(z, shape)).backward()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < buffer_bytes / 2, f'{peak / 2**20:.1f} MiB allocated in a warm step'

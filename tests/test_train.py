@@ -242,10 +242,12 @@ def test_resume_auto_without_a_snapshot_starts_from_scratch(tmp_path, capsys):
 @pytest.mark.parametrize('change,message', [
     (['-z', '3'], 'latent size 2, this run 3'),
     (['--train-size', '14'], 'input pixels 49, this run 196'),
+    (['--n-train', '100'], 'training images 512, this run 100'),
 ])
 def test_resume_refuses_another_runs_snapshot_exactly(two_epochs, change, message, capsys):
     out = str(two_epochs[0])
-    code, err = exit_of(TINY + ['-e', '3', '-o', out, '-r', 'auto'] + change, capsys)
+    argv = [a for a in TINY if a != '--test'] if '--n-train' in change else TINY
+    code, err = exit_of(argv + ['-e', '3', '-o', out, '-r', 'auto'] + change, capsys)
     snapshot = os.path.join(out, 'snapshot_epoch_2')
     assert code == 2 and err == (f'train.py: error: snapshot {snapshot} is of another run: {message} '
                                  '(use the flags of that run, or start afresh with --force)\n')
