@@ -1,4 +1,10 @@
-"""Every user mistake: one line on stderr, exit status 2, no traceback."""
+"""Every user mistake: one line on stderr, exit status 2, no traceback; and every script's --help.
+
+Each flag's names, help text, default and choices are those in tests/help.txt: what a flag means or
+defaults to changes only together with that file, which `python tests/test_cli.py` rewrites from the
+scripts after a deliberate change. Compared flag by flag, not as argparse's layout, which differs between
+Python versions; rendering the help also catches a stray '%', on which argparse fails only then."""
+import argparse
 import os
 import subprocess
 import sys
@@ -183,3 +189,47 @@ def test_missing_default_model_names_where_it_looked(monkeypatch, tmp_path, caps
     code, err = run_main(render.main, [], capsys)
     assert code == 2 and err.count('\n') == 1
     assert str(tmp_path / 'result' / 'model.npz') in err and str(tmp_path / 'repo' / 'results' / 'model.npz') in err
+
+
+HELP_SCRIPTS = ('train', 'render', 'evaluate', 'export_web', 'convert_model', 'sweep', 'bench_web')
+HELP_GOLDEN = os.path.join(ROOT, 'tests', 'help.txt')
+
+
+def parser_of(script):
+    """The parser script.parse_args builds, taken when it prints --help (which must not fail)."""
+    module, seen = __import__(script), []
+    original = argparse.ArgumentParser.print_help
+    argparse.ArgumentParser.print_help = lambda self, file=None: seen.append((self, self.format_help()))
+    try:
+        module.parse_args(['--help'])
+    except SystemExit as e:
+        assert e.code == 0
+    finally:
+        argparse.ArgumentParser.print_help = original
+    return seen[0][0]
+
+
+def described(script):
+    parser = parser_of(script)
+    lines = [f'{parser.prog}: {parser.description}']
+    for action in parser._actions:
+        names = ', '.join(action.option_strings) or action.dest
+        lines.append(f'  {names} | {action.help} | default {action.default!r} | choices {action.choices!r}')
+    return lines
+
+
+def golden():
+    with open(HELP_GOLDEN) as f:
+        text = f.read()
+    return {block.split(':')[0]: block.split('\n') for block in text.strip().split('\n\n')}
+
+
+@pytest.mark.parametrize('script', HELP_SCRIPTS)
+def test_help_says_what_it_documents(script):
+    assert described(script) == golden()[f'{script}.py'], f'{script}.py --help changed: python tests/test_cli.py'
+
+
+if __name__ == '__main__':
+    with open(HELP_GOLDEN, 'w') as f:
+        f.write('\n\n'.join('\n'.join(described(script)) for script in HELP_SCRIPTS) + '\n')
+    print(HELP_GOLDEN)
