@@ -82,6 +82,39 @@ def test_render_of_a_region_computes_the_articles_function(decoder_class):
     numpy.testing.assert_allclose(got, expected, atol=2e-6)
 
 
+def centres(lo, hi, size):
+    """Pixel centres across [lo, hi], written out: lo + (i + 1/2) (hi - lo) / size."""
+    return numpy.array([lo + (i + 0.5) * (hi - lo) / size for i in range(size)])
+
+
+def reference_at(weights, z, u, v):
+    return numpy.array([[[[mlp(weights, [ui, vj, *zn]) for vj in v] for ui in u]] for zn in z])
+
+
+@pytest.mark.parametrize('decoder_class', DECODERS)
+def test_the_pixel_centre_model_decodes_at_pixel_centres(decoder_class):
+    """A model trained with --grid center: f at the centres of the pixels of a non-square image."""
+    from model import SamplingVAE
+    weights = random_weights(3, seed=5)
+    z = numpy.random.RandomState(6).randn(2, 3)
+    model = SamplingVAE(3, n_in=16, centers=True, decoder_class=decoder_class)
+    model.decoder = decoder_with(decoder_class, weights, numpy.float32)
+    got = model.decode(z.astype(numpy.float32), (2, 1, 5, 9)).array
+    expected = reference_at(weights, z, centres(-1, 1, 5), centres(-1, 1, 9))
+    numpy.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('decoder_class', DECODERS)
+def test_render_of_a_region_on_pixel_centres(decoder_class):
+    weights = random_weights(2, seed=7)
+    z = chainer.Variable(numpy.random.RandomState(8).randn(1, 2).astype(numpy.float32))  # a Variable is accepted
+    expected = 1 / (1 + numpy.exp(-reference_at(weights, z.array, centres(-0.5, 0.75, 6), centres(0.25, 1.5, 10))))
+    decoder = decoder_with(decoder_class, weights, numpy.float32)
+    got = render(decoder, z, 6, 10, region=(-0.5, 0.25, 0.75, 1.5), centers=True, max_points=7)
+    assert got.dtype == numpy.float32 and got.shape == (1, 1, 6, 10)
+    numpy.testing.assert_allclose(got, expected, atol=2e-6)
+
+
 if __name__ == '__main__':  # python tests/test_article_convention.py: the max difference to the reference
     for height, width in ((28, 28), (20, 33)):
         weights, z = random_weights(8, seed=0), numpy.random.RandomState(1).randn(2, 8)
