@@ -89,6 +89,10 @@ def test_split_rows_blocks_and_what_is_shared(monkeypatch):
     calls.clear()
     fastpath._split_rows(add, numpy.empty((8, 3)), a[:8], shared_row)
     assert len(calls) == 4
+    monkeypatch.setattr(fastpath.os, 'cpu_count', lambda: 2)
+    calls.clear()
+    fastpath._split_rows(add, numpy.empty_like(a), a, shared_row)
+    assert sorted(calls) == [(5, 5, 1), (5, 5, 1)]
     monkeypatch.setattr(fastpath.os, 'cpu_count', lambda: None)  # unknown: one thread
     calls.clear()
     fastpath._split_rows(add, numpy.empty_like(a), a, shared_row)

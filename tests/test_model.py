@@ -49,6 +49,28 @@ def test_decoder_layers_are_the_articles():
     assert abs(decoder.linear2.W.array.std() - numpy.sqrt(2 / 256)) < 0.005
 
 
+def test_vae_defaults_and_its_encoder_layers():
+    numpy.random.seed(0)
+    model = SamplingVAE()
+    assert (model.n_latent, model.n_in, model.centers, model.footprint, model.free_bits) == (8, 784, False, 1, 0.0)
+    assert type(model.decoder) is SamplingDecoder and model.coordinates == 'u=row,v=column'
+    layers = [model.encoder1, model.encoder2, model.encoder_mu, model.encoder_ln_var]
+    assert [layer.W.shape for layer in layers] == [(256, 784), (256, 256), (8, 256), (8, 256)]
+    for layer in layers:  # HeNormal, like the decoder: std sqrt(2 / fan_in) (LeCun's would be sqrt(1 / fan_in))
+        fan_in = layer.W.shape[1]
+        assert abs(layer.W.array.std() / numpy.sqrt(2 / fan_in) - 1) < 0.15, layer.name
+    with pytest.raises(ValueError) as info:
+        SamplingVAE(4, footprint=2)
+    assert str(info.value) == 'a footprint needs the pixel-centre grid (centers=True)'
+    assert SamplingVAE(4, footprint=2, centers=True).footprint == 2
+
+
+def test_render_takes_z_of_any_float_type():
+    decoder = make_decoder(3)
+    z = numpy.random.RandomState(2).randn(2, 3)  # float64, as a user's NumPy code makes it
+    numpy.testing.assert_array_equal(render(decoder, z, 5, 7), render(decoder, z.astype(numpy.float32), 5, 7))
+
+
 def test_u_runs_down_the_rows_and_v_across_the_columns():
     """Row index follows u, column index follows v: a decoder that outputs u (or v) shows it."""
     decoder = make_decoder(1)
