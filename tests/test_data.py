@@ -70,3 +70,8 @@ def test_downsample_of_a_non_square_image_and_a_size_that_does_not_divide():
         data.downsample(numpy.zeros((1, 1, 4, 6), numpy.float32), 4)  # divides the height, not the width
     with pytest.raises(ValueError, match='^4 does not divide 6x4$'):
         data.downsample(numpy.zeros((1, 1, 6, 4), numpy.float32), 4)
+
+
+def test_the_default_split_is_train():
+    images, labels = data.load_mnist()
+    assert images.shape == (60000, 1, 28, 28) and list(labels[:3]) == [5, 0, 4]
