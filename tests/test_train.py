@@ -330,3 +330,10 @@ def test_progress_bar_only_on_a_terminal_without_no_progress(monkeypatch, termin
          'write_model'] + (['ProgressBar'] if bar else []))
     printer = trainer.get_extension('PrintReport')
     assert isinstance(printer._out, train.PlainText) != terminal
+
+
+def test_resume_auto_without_a_snapshot_still_protects_an_earlier_model(tmp_path, capsys):
+    (tmp_path / 'model.npz').write_bytes(b'an earlier run')
+    code, err = exit_of(TINY + ['-e', '1', '-o', str(tmp_path), '-r', 'auto'], capsys)
+    assert code == 2 and 'holds an earlier run' in err
+    assert (tmp_path / 'model.npz').read_bytes() == b'an earlier run'
