@@ -82,16 +82,17 @@ def model_render(model, x, size, batch=256):
 
 
 def superres_rows(model, truth, factor):
-    """Rows (a)-(c) of the table for one scale factor."""
+    """Rows (a)-(c) of the table for one scale factor, and the figure's (input, bicubic, model) images."""
     size = 28 // factor
     low = data.downsample(truth[:, None], size)[:, 0]
-    rows = {f'(a) model trained at {size}x{size}, rendered at 28x28': model_render(model, low[:, None], 28)}
+    ours = model_render(model, low[:, None], 28)
+    rows = {f'(a) model trained at {size}x{size}, rendered at 28x28': ours}
     for method in RESAMPLERS:
         rows[f'(b) {method} upsampling of the {size}x{size} input'] = resize(low, 28, method)
     own = model_render(model, low[:, None], size)
     rows[f'(c) bicubic upsampling of the model\'s own {size}x{size} rendering'] = numpy.clip(
         resize(own, 28, 'bicubic'), 0, 1)
-    return rows, low
+    return rows, (low, rows[f'(b) bicubic upsampling of the {size}x{size} input'], ours)
 
 
 # ---- likelihood bounds of the 28x28 model ----
@@ -188,12 +189,10 @@ def main(argv=None):
         truth = data.load_mnist('test')[0][:args.n, 0]
         results, cases = {}, []
         for factor, model in models.items():
-            rows, low = superres_rows(model, truth, factor)
+            rows, case = superres_rows(model, truth, factor)
             rows['(d) model trained at 28x28, rendered at 28x28'] = model_render(model28, truth[:, None], 28)
             results[factor] = {name: (psnr(p, truth), bernoulli_nll(p, truth)) for name, p in rows.items()}
-            size = 28 // factor
-            cases.append((low, rows[f'(b) bicubic upsampling of the {size}x{size} input'],
-                          rows[f'(a) model trained at {size}x{size}, rendered at 28x28']))
+            cases.append(case)
         rng = numpy.random.RandomState(args.seed)
         binary = (truth > rng.uniform(size=truth.shape)).astype(numpy.float32)
         likelihood = (bounds(model28, truth[:, None], args.iwae_k, args.iwae_images, rng)

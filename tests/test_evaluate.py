@@ -145,7 +145,7 @@ def test_superres_rows_are_their_definitions(tiny_models):
     truth = data.load_mnist('test')[0][:5, 0]
     model = tiny_models[4].copy(mode='copy')
     model.decoder.linear4.W.array *= 50  # sharp edges: bicubic upsampling overshoots [0, 1], which (c) clips
-    rows, low = evaluate.superres_rows(model, truth, 4)
+    rows, (low, bicubic, ours) = evaluate.superres_rows(model, truth, 4)
     numpy.testing.assert_array_equal(low, data.downsample(truth[:, None], 7)[:, 0])
     assert list(rows) == ['(a) model trained at 7x7, rendered at 28x28', '(b) nearest upsampling of the 7x7 input',
                           '(b) bilinear upsampling of the 7x7 input', '(b) bicubic upsampling of the 7x7 input',
@@ -156,10 +156,12 @@ def test_superres_rows_are_their_definitions(tiny_models):
         numpy.testing.assert_array_equal(rows[f'(b) {method} upsampling of the 7x7 input'],
                                          evaluate.resize(low, 28, method))
     own = evaluate.resize(evaluate.model_render(model, low[:, None], 7), 28, 'bicubic')
+    assert bicubic is rows['(b) bicubic upsampling of the 7x7 input']  # the figure shows the table's rows
+    assert ours is rows['(a) model trained at 7x7, rendered at 28x28']
     assert own.min() < 0 and own.max() > 1
     numpy.testing.assert_array_equal(rows["(c) bicubic upsampling of the model's own 7x7 rendering"],
                                      numpy.clip(own, 0, 1))
-    rows, low = evaluate.superres_rows(tiny_models[28], truth[:2], 1)  # x1: the 28x28 digits themselves
+    rows, (low, _, _) = evaluate.superres_rows(tiny_models[28], truth[:2], 1)  # x1: the 28x28 digits themselves
     numpy.testing.assert_array_equal(low, truth[:2])
     assert list(rows)[0] == '(a) model trained at 28x28, rendered at 28x28'
 
