@@ -40,12 +40,20 @@ def test_data_file_messages_are_exact(tmp_path):
     assert str(info.value) == f'MNIST file {bad} is corrupt (sha256 differs from {data.MNIST_SHA256})'
 
 
-def test_sha256_of_a_file_longer_than_one_block(tmp_path):
-    import hashlib
+def test_sha256_of_a_file(tmp_path):  # the digest as sha256sum prints it
     content = numpy.random.RandomState(0).bytes(3 * (1 << 20) + 17)
     path = tmp_path / 'blob'
     path.write_bytes(content)
-    assert data.sha256_of(str(path)) == hashlib.sha256(content).hexdigest()
+    assert data.sha256_of(str(path)) == '91a71dd79243f700686826f9683a2b8f508d061a784110212e23f0767c4e851d'
+
+
+def test_a_file_with_pickled_objects_is_not_unpickled_even_with_the_right_sha256(tmp_path, monkeypatch):
+    """Behind the sha256 check a second guard: np.load never unpickles (an object array could run code)."""
+    path = tmp_path / 'mnist.npz'
+    numpy.savez(path, x_test=numpy.array([[1, 2], 'not an image'], dtype=object), y_test=numpy.zeros(1))
+    monkeypatch.setattr(data, 'MNIST_SHA256', data.sha256_of(str(path)))
+    with pytest.raises(ValueError, match='allow_pickle=False'):
+        data.load_mnist('test', str(path))
 
 
 def test_labels_and_the_default_path():

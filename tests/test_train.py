@@ -15,7 +15,7 @@ import cli
 import data
 import figures
 import train
-from model import latent_means, load_model, render
+from model import SamplingVAE, latent_means, load_model, render
 
 # 4 steps an epoch on 7x7 digits (the same code as 28x28, a 16th of the arithmetic)
 TINY = ['--test', '-z', '2', '-b', '128', '--train-size', '7', '--resolution', '12x10', '--no-progress']
@@ -41,13 +41,11 @@ def files_in(out):
     return sorted(os.path.relpath(os.path.join(d, name), out) for d, _, names in os.walk(out) for name in names)
 
 
-@pytest.fixture(scope='module')
-def two_epochs(tmp_path_factory):
-    """Seed 0, two epochs; its stdout."""
-    out = tmp_path_factory.mktemp('two_epochs')
-    capture = pytest.MonkeyPatch()
+def run_two_epochs(out):
+    """Seed 0, two epochs into out; its stdout."""
     import io
     import sys
+    capture = pytest.MonkeyPatch()
     stdout = io.StringIO()
     capture.setattr(sys, 'stdout', stdout)
     try:
@@ -55,6 +53,19 @@ def two_epochs(tmp_path_factory):
     finally:
         capture.undo()
     return out, stdout.getvalue()
+
+
+@pytest.fixture(scope='module')
+def two_epochs(tmp_path_factory):
+    """A run shared by the tests that run train.py themselves (resume from it, compare with it)."""
+    return run_two_epochs(tmp_path_factory.mktemp('two_epochs'))
+
+
+@pytest.fixture
+def own_two_epochs(tmp_path):
+    """A run of the test's own, for tests that only read what it wrote: mutmut credits a shared fixture's
+    run to the first test that asks for it, and would not run the others on a mutant of train.py."""
+    return run_two_epochs(tmp_path / 'two_epochs')
 
 
 def test_defaults_are_the_articles():
@@ -128,6 +139,27 @@ def test_nonfinite_check_runs_before_the_snapshot_writer():
     assert train.StopOnNonfiniteLoss().check_every == 100
 
 
+def test_nonfinite_loss_stops_the_run_in_one_line_and_keeps_the_last_snapshot(tmp_path, monkeypatch, capsys):
+    class Diverging(SamplingVAE):
+        calls = 0
+
+        def __call__(self, x):
+            loss = super().__call__(x)
+            if chainer.config.train:
+                Diverging.calls += 1
+                if Diverging.calls == 6:  # the second step of epoch 2 (4 steps an epoch)
+                    loss = loss * numpy.float32('nan')
+                    chainer.report({'loss': loss}, self)
+            return loss
+
+    monkeypatch.setattr(train, 'SamplingVAE', Diverging)
+    assert exit_of(TINY + ['-e', '3', '-o', str(tmp_path)], capsys) == (
+        1, 'train.py: error: loss became nan at epoch 2, iteration 6; training stopped, last snapshot left intact\n')
+    assert files_in(tmp_path) == ['figures/epoch_001.png', 'log', 'loss.png', 'model.npz', 'snapshot_epoch_1']
+    model = load_model(str(tmp_path / 'model.npz'))
+    assert all(numpy.isfinite(p.array).all() for p in model.params())
+
+
 def test_plain_text_drops_the_erase_code(capsys):
     out = train.PlainText()
     out.write('epoch 1\033[J\n\033[Jdone')
@@ -168,8 +200,8 @@ def test_start_afresh_refuses_an_earlier_run_unless_forced(tmp_path):
     assert files_in(out) == ['log', 'model.npz']  # the model is rewritten by the run; snapshots go now
 
 
-def test_a_run_writes_exactly_its_files_and_keeps_two_snapshots(two_epochs):
-    out, stdout = two_epochs
+def test_a_run_writes_exactly_its_files_and_keeps_two_snapshots(own_two_epochs):
+    out, stdout = own_two_epochs
     assert files_in(out) == ['figures/epoch_001.png', 'figures/epoch_002.png', 'log', 'loss.png', 'model.npz',
                              'snapshot_epoch_1', 'snapshot_epoch_2']
     assert stdout.rstrip().endswith(f'model saved to {os.path.join(out, "model.npz")}')
@@ -183,9 +215,9 @@ def test_a_run_writes_exactly_its_files_and_keeps_two_snapshots(two_epochs):
     assert (model.n_latent, model.n_in, model.centers) == (2, 49, False)
 
 
-def test_epoch_figure_is_the_test_digits_and_their_renders(two_epochs):
+def test_epoch_figure_is_the_test_digits_and_their_renders(own_two_epochs):
     import matplotlib.image
-    out, _ = two_epochs
+    out, _ = own_two_epochs
     model = load_model(os.path.join(out, 'model.npz'))
     originals = data.downsample(data.load_mnist('test')[0][:train.FIGURE_DIGITS], 7)
     renders = render(model.decoder, latent_means(model, originals), 10, 12)[:, 0]  # --resolution 12x10
@@ -195,8 +227,8 @@ def test_epoch_figure_is_the_test_digits_and_their_renders(two_epochs):
     assert numpy.abs(got - expected).max() <= 1
 
 
-def test_validation_uses_the_first_256_test_digits(two_epochs):
-    out, _ = two_epochs
+def test_validation_uses_the_first_256_test_digits(own_two_epochs):
+    out, _ = own_two_epochs
     model = load_model(os.path.join(out, 'model.npz'))
     x_test = data.downsample(data.load_mnist('test')[0][:256], 7)
     numpy.random.seed(0)
@@ -274,7 +306,9 @@ def test_a_snapshot_without_the_coordinate_order_is_refused(two_epochs, tmp_path
     with open(old, 'wb') as f:
         numpy.savez(f, **arrays)
     code, err = exit_of(TINY + ['-e', '3', '-o', str(tmp_path / 'o'), '-r', str(old)], capsys)
-    assert code == 2 and err.startswith(f'train.py: error: snapshot {old} ') and 'start afresh with --force' in err
+    assert (code, err) == (2, f'train.py: error: snapshot {old} is from an earlier version whose decoder took '
+                                 '(column, row) coordinates, not the article\'s (row, column); it cannot be resumed: '
+                                 'start afresh with --force\n')
 
 
 def test_opt_in_flags_reach_the_model(monkeypatch):
@@ -307,8 +341,8 @@ def test_interrupt_and_tf32_and_an_unwritable_out(monkeypatch, tmp_path, capsys)
         130, 'train.py: error: interrupted; resume with -r auto\n')
 
 
-def test_the_printed_table_and_the_plotted_curves(two_epochs):
-    out, stdout = two_epochs
+def test_the_printed_table_and_the_plotted_curves(own_two_epochs):
+    out, stdout = own_two_epochs
     header = stdout.split('\n')[0].split()
     assert header == ['epoch', 'main/loss', 'main/rec', 'main/kl', 'validation/main/loss', 'validation/main/rec',
                       'validation/main/kl', 'elapsed_time']
