@@ -7,6 +7,7 @@ compared with the true test digits, beside interpolation of that input and the m
 
     python sweep.py --train-missing                     # trains what is missing into result/sweep, then the table
     python sweep.py --train-missing --runs results/sweep -o results/superres_sweep.md --figure results/superres_sweep.png
+    python sweep.py --train-missing --footprints 1 -e 5 --n-train 60000 --runs result/sweep_point5  # point training only
 """
 import itertools
 import os
@@ -34,8 +35,10 @@ def parse_args(argv=None):
     parser.add_argument('--runs', default=os.path.join('result', 'sweep'), help='where the models live (default result/sweep)')
     parser.add_argument('--train-missing', action='store_true', help='train the models that are missing')
     parser.add_argument('--latents', type=cli.positive_int, nargs='+', default=[8, 16, 32], help='latent sizes')
-    parser.add_argument('--footprint', type=cli.positive_int, default=2, help="the footprint rows' K (default 2)")
-    parser.add_argument('--free-bits', type=cli.non_negative_float, default=0.25, help='the remedy rows\' nats (default 0.25)')
+    parser.add_argument('--footprints', type=cli.positive_int, nargs='+', default=[1, 2],
+                        help='footprints K, K x K points per pixel; 1: point training (default 1 2)')
+    parser.add_argument('--free-bits', type=cli.non_negative_float, nargs='+', default=[0.0, 0.25],
+                        help='free bits in nats; 0: no remedy (default 0 0.25)')
     parser.add_argument('--epoch', '-e', type=cli.positive_int, default=2, help='epochs for every model (default 2)')
     parser.add_argument('--n-train', type=cli.positive_int, default=20000, help='training images (default 20000)')
     parser.add_argument('-n', type=cli.positive_int, default=10000, help='test digits to evaluate (default all)')
@@ -47,7 +50,7 @@ def parse_args(argv=None):
 
 def configurations(args):
     """(name, train.py flags) of every model of the sweep."""
-    for n_latent, footprint, free_bits in itertools.product(args.latents, (1, args.footprint), (0.0, args.free_bits)):
+    for n_latent, footprint, free_bits in itertools.product(args.latents, args.footprints, args.free_bits):
         kind = 'point' if footprint == 1 else f'footprint{footprint}'
         name = f'z{n_latent}_{kind}_freebits{free_bits:g}'
         yield name, ['-z', str(n_latent), '--footprint', str(footprint), '--free-bits', str(free_bits)]
@@ -139,12 +142,12 @@ def main(argv=None):
     with open(args.out, 'w') as f:
         f.write(markdown(args, rows, baselines, truth, info))
     best = max(rows, key=lambda name: evaluate.psnr(rows[name]['a'], truth))
-    article = next(iter(rows))  # z = the first latent size, point, no free bits: the article's training
+    first = next(iter(rows))  # with the default lists: the first latent size, point, no free bits (the article's training)
     panels = [truth[:8], figures.upscale_nearest(low[:8], 28, 28), baselines['(b) bicubic upsampling of the 14x14 input'][:8],
-              rows[best]['a'][:8], rows[article]['a'][:8]]
+              rows[best]['a'][:8], rows[first]['a'][:8]]
     figures.save_image(args.figure, figures.tile(numpy.concatenate(panels), cols=8))
     print(open(args.out).read())
-    print(f'best: {best}; figure rows: truth, input, bicubic, {best}, {article}\nwrote {args.out} and {args.figure}')
+    print(f'best: {best}; figure rows: truth, input, bicubic, {best}, {first}\nwrote {args.out} and {args.figure}')
 
 
 if __name__ == '__main__':

@@ -118,7 +118,11 @@ def test_flag_errors(argv, message, capsys):
 
 def test_sweep_configurations_and_latent_use_by_hand():
     import sweep
-    args = sweep.parse_args(['--latents', '8', '32', '--footprint', '4', '--free-bits', '0.5'])
+    assert [name for name, _ in sweep.configurations(sweep.parse_args([]))] == [
+        f'z{z}_{kind}_freebits{bits}' for z in (8, 16, 32) for kind in ('point', 'footprint2') for bits in ('0', '0.25')]
+    one = sweep.parse_args(['--latents', '16', '--footprints', '1', '--free-bits', '0.25'])
+    assert list(sweep.configurations(one)) == [('z16_point_freebits0.25', ['-z', '16', '--footprint', '1', '--free-bits', '0.25'])]
+    args = sweep.parse_args(['--latents', '8', '32', '--footprints', '1', '4', '--free-bits', '0', '0.5'])
     assert [name for name, _ in sweep.configurations(args)] == [
         'z8_point_freebits0', 'z8_point_freebits0.5', 'z8_footprint4_freebits0', 'z8_footprint4_freebits0.5',
         'z32_point_freebits0', 'z32_point_freebits0.5', 'z32_footprint4_freebits0', 'z32_footprint4_freebits0.5']
