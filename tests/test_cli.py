@@ -214,7 +214,8 @@ def described(script):
     lines = [f'{parser.prog}: {parser.description}']
     for action in parser._actions:
         names = ', '.join(action.option_strings) or action.dest
-        lines.append(f'  {names} | {action.help} | default {action.default!r} | choices {action.choices!r}')
+        metavar = '' if action.metavar is None else f' | metavar {action.metavar!r}'
+        lines.append(f'  {names} | {action.help} | default {action.default!r} | choices {action.choices!r}{metavar}')
     return lines
 
 

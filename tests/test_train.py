@@ -367,6 +367,8 @@ def test_progress_bar_only_on_a_terminal_without_no_progress(monkeypatch, termin
          'write_model'] + (['ProgressBar'] if bar else []))
     printer = trainer.get_extension('PrintReport')
     assert isinstance(printer._out, train.PlainText) != terminal
+    if bar:
+        assert trainer.get_extension('ProgressBar')._update_interval == 10
 
 
 def test_resume_auto_without_a_snapshot_still_protects_an_earlier_model(tmp_path, capsys):
