@@ -7,6 +7,7 @@ import chainer.functions as F
 from chainer import gradient_check
 
 from conftest import gpu
+from fastpath import FastSamplingDecoder
 from model import SamplingDecoder, SamplingVAE, pixel_coordinates, render
 
 
@@ -63,6 +64,19 @@ def test_vae_defaults_and_its_encoder_layers():
         SamplingVAE(4, footprint=2)
     assert str(info.value) == 'a footprint needs the pixel-centre grid (centers=True)'
     assert SamplingVAE(4, footprint=2, centers=True).footprint == 2
+
+
+@pytest.mark.parametrize('decoder_class', [SamplingDecoder, FastSamplingDecoder])
+def test_decoder_layers_are_the_articles_with_he_normal_weights(decoder_class):
+    """2+z -> 256 -> 256 -> 256 -> 1, weights drawn by HeNormal (std sqrt(2 / fan_in)) in layer order, biases 0."""
+    numpy.random.seed(3)
+    decoder = decoder_class(8)
+    numpy.random.seed(3)
+    for layer, (n_out, n_in) in zip((decoder.linear1, decoder.linear2, decoder.linear3, decoder.linear4),
+                                    [(256, 10), (256, 256), (256, 256), (1, 256)]):
+        expected = numpy.random.normal(0, numpy.sqrt(2 / n_in), (n_out, n_in)).astype(numpy.float32)
+        numpy.testing.assert_allclose(layer.W.array, expected, rtol=1e-6, atol=1e-7)
+        numpy.testing.assert_array_equal(layer.b.array, numpy.zeros(n_out, numpy.float32))
 
 
 def test_render_takes_z_of_any_float_type():
