@@ -10,6 +10,7 @@ compared with the true test digits, beside interpolation of that input and the m
     python sweep.py --train-missing --footprints 1 -e 5 --n-train 60000 --runs result/sweep_point5  # point training only
 """
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -33,7 +34,8 @@ SIZE = 14  # x2: 14x14 -> 28x28
 def parse_args(argv=None):
     parser = cli.ArgumentParser(prog='sweep.py', description=__doc__.split('\n')[0])
     parser.add_argument('--runs', default=os.path.join('result', 'sweep'), help='where the models live (default result/sweep)')
-    parser.add_argument('--train-missing', action='store_true', help='train the models that are missing')
+    parser.add_argument('--train-missing', action='store_true',
+                        help='train the models that are missing or have fewer epochs (resumed)')
     parser.add_argument('--latents', type=cli.positive_int, nargs='+', default=[8, 16, 32], help='latent sizes')
     parser.add_argument('--footprints', type=cli.positive_int, nargs='+', default=[1, 2],
                         help='footprints K, K x K points per pixel; 1: point training (default 1 2)')
@@ -56,10 +58,19 @@ def configurations(args):
         yield name, ['-z', str(n_latent), '--footprint', str(footprint), '--free-bits', str(free_bits)]
 
 
+def trained_epochs(out):
+    """Epochs a run in out has finished, by its log (0 if none): an interrupted run has a model.npz too."""
+    try:
+        with open(os.path.join(out, 'log')) as f:
+            return json.load(f)[-1]['epoch']
+    except (OSError, ValueError, IndexError, KeyError):
+        return 0
+
+
 def train_missing(args):
     for name, flags in configurations(args):
         out = os.path.join(args.runs, name)
-        if not os.path.exists(os.path.join(out, 'model.npz')):
+        if trained_epochs(out) < args.epoch:
             command = [sys.executable, 'train.py', '-g', str(args.gpu), '-e', str(args.epoch), '--n-train',
                        str(args.n_train), '--train-size', str(SIZE), '--grid', 'center', '--resolution', '28',
                        '--no-progress', '-r', 'auto', '-o', out] + flags  # -r auto: a crashed run resumes

@@ -137,3 +137,15 @@ def test_sweep_configurations_and_latent_use_by_hand():
         mu, ln_var = (a.array.astype(numpy.float64) for a in model.encode(x))
     assert kl == pytest.approx((0.5 * (mu ** 2 + numpy.exp(ln_var) - ln_var - 1)).sum(axis=1).mean(), rel=1e-5)
     assert active == int((mu.var(axis=0) > 0.01).sum()) and mu[:, 1].var() == 0 and active <= 2
+
+
+def test_sweep_counts_a_runs_epochs_by_its_log(tmp_path):
+    import sweep
+    assert sweep.trained_epochs(str(tmp_path)) == 0  # nothing there
+    (tmp_path / 'model.npz').write_bytes(b'')  # an interrupted run leaves a model of its last epoch
+    (tmp_path / 'log').write_text('[]')
+    assert sweep.trained_epochs(str(tmp_path)) == 0
+    (tmp_path / 'log').write_text('[{"epoch": 1, "iteration": 938}, {"epoch": 3, "iteration": 2814}]')
+    assert sweep.trained_epochs(str(tmp_path)) == 3
+    (tmp_path / 'log').write_text('[{"epoch": 1, "itera')  # cut off while written
+    assert sweep.trained_epochs(str(tmp_path)) == 0
