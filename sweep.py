@@ -59,7 +59,10 @@ def configurations(args):
 
 
 def trained_epochs(out):
-    """Epochs a run in out has finished, by its log (0 if none): an interrupted run has a model.npz too."""
+    """Epochs a run in out has finished, by its log (an interrupted run has a model.npz too); 0 without a
+    model (a clone holds the logs of runs whose models are not committed)."""
+    if not os.path.exists(os.path.join(out, 'model.npz')):
+        return 0
     try:
         with open(os.path.join(out, 'log')) as f:
             return json.load(f)[-1]['epoch']

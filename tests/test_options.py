@@ -142,10 +142,11 @@ def test_sweep_configurations_and_latent_use_by_hand():
 def test_sweep_counts_a_runs_epochs_by_its_log(tmp_path):
     import sweep
     assert sweep.trained_epochs(str(tmp_path)) == 0  # nothing there
+    (tmp_path / 'log').write_text('[{"epoch": 1, "iteration": 938}, {"epoch": 3, "iteration": 2814}]')
+    assert sweep.trained_epochs(str(tmp_path)) == 0  # a log without its model
     (tmp_path / 'model.npz').write_bytes(b'')  # an interrupted run leaves a model of its last epoch
+    assert sweep.trained_epochs(str(tmp_path)) == 3
     (tmp_path / 'log').write_text('[]')
     assert sweep.trained_epochs(str(tmp_path)) == 0
-    (tmp_path / 'log').write_text('[{"epoch": 1, "iteration": 938}, {"epoch": 3, "iteration": 2814}]')
-    assert sweep.trained_epochs(str(tmp_path)) == 3
     (tmp_path / 'log').write_text('[{"epoch": 1, "itera')  # cut off while written
     assert sweep.trained_epochs(str(tmp_path)) == 0
