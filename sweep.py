@@ -1,13 +1,15 @@
-"""What would it take for f(u, v, z) to beat interpolation at x2? A sweep in evaluate.py's protocol.
+"""What would it take for f(u, v, z) to beat interpolation at x2 or x4? A sweep in evaluate.py's protocol.
 
-Models trained on MNIST area-averaged to 14x14 (pixel-centre grid), for every latent size in --latents,
-trained at pixel centres ('point', the article's way) or against the area average of f over a 2x2
-footprint ('footprint'), without or with free bits; each rendered at 28x28 from its 14x14 input and
-compared with the true test digits, beside interpolation of that input and the mean training digit.
+Models trained on MNIST area-averaged to 14x14 (x2) or 7x7 (x4, --train-size 7) on the pixel-centre grid,
+for every latent size in --latents, trained at pixel centres ('point', the article's way) or against the
+area average of f over a K x K footprint ('footprintK'), without or with free bits; each rendered at 28x28
+from its low-resolution input and compared with the true test digits, beside interpolation of that input
+and the mean training digit.
 
     python sweep.py --train-missing                     # trains what is missing into result/sweep, then the table
     python sweep.py --train-missing --runs results/sweep -o results/superres_sweep.md --figure results/superres_sweep.png
     python sweep.py --train-missing --footprints 1 -e 5 --n-train 60000 --runs result/sweep_point5  # point training only
+    python sweep.py --train-missing --train-size 7 --runs result/sweep_x4   # x4: 7x7 -> 28x28
 """
 import itertools
 import json
@@ -28,14 +30,13 @@ import evaluate
 import figures
 from model import ModelFileError, load_model
 
-SIZE = 14  # x2: 14x14 -> 28x28
-
-
 def parse_args(argv=None):
     parser = cli.ArgumentParser(prog='sweep.py', description=__doc__.split('\n')[0])
     parser.add_argument('--runs', default=os.path.join('result', 'sweep'), help='where the models live (default result/sweep)')
     parser.add_argument('--train-missing', action='store_true',
                         help='train the models that are missing or have fewer epochs (resumed)')
+    parser.add_argument('--train-size', type=int, choices=(14, 7), default=14,
+                        help='the low resolution the models see: 14 (x2) or 7 (x4) (default 14)')
     parser.add_argument('--latents', type=cli.positive_int, nargs='+', default=[8, 16, 32], help='latent sizes')
     parser.add_argument('--footprints', type=cli.positive_int, nargs='+', default=[1, 2],
                         help='footprints K, K x K points per pixel; 1: point training (default 1 2)')
@@ -75,7 +76,7 @@ def train_missing(args):
         out = os.path.join(args.runs, name)
         if trained_epochs(out) < args.epoch:
             command = [sys.executable, 'train.py', '-g', str(args.gpu), '-e', str(args.epoch), '--n-train',
-                       str(args.n_train), '--train-size', str(SIZE), '--grid', 'center', '--resolution', '28',
+                       str(args.n_train), '--train-size', str(args.train_size), '--grid', 'center', '--resolution', '28',
                        '--no-progress', '-r', 'auto', '-o', out] + flags  # -r auto: a crashed run resumes
             print(' '.join(command[1:]), flush=True)
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
@@ -97,10 +98,14 @@ def latent_use(model, low):
 def rows_for(args, device, truth, low):
     rows = {}
     for name, _ in configurations(args):
-        model = load_model(os.path.join(args.runs, name, 'model.npz'), cli.decoder_class(None, device))
+        path = os.path.join(args.runs, name, 'model.npz')
+        model = load_model(path, cli.decoder_class(None, device))
+        if model.n_in != args.train_size ** 2:
+            raise cli.UsageError(f'{path} was trained on {model.n_in} input pixels, not '
+                                 f'{args.train_size}x{args.train_size} (--train-size {args.train_size})')
         model.to_device(device)
         rendered = evaluate.model_render(model, low[:, None], 28)
-        own = numpy.clip(evaluate.resize(evaluate.model_render(model, low[:, None], SIZE), 28, 'bicubic'), 0, 1)
+        own = numpy.clip(evaluate.resize(evaluate.model_render(model, low[:, None], args.train_size), 28, 'bicubic'), 0, 1)
         kl, active = latent_use(model, low[:, None])
         rows[name] = {'a': rendered, 'c': own, 'kl': kl, 'active': active, 'n_latent': model.n_latent}
         print(f'{name}: (a) {evaluate.psnr(rendered, truth):.2f} dB, KL {kl:.2f} nats, {active} active', flush=True)
@@ -108,11 +113,12 @@ def rows_for(args, device, truth, low):
 
 
 def markdown(args, rows, baselines, truth, info):
-    lines = ['# Sweep at x2: what would it take for f(u, v, z) to beat interpolation?', '',
+    size = args.train_size
+    lines = [f'# Sweep at x{28 // size}: what would it take for f(u, v, z) to beat interpolation?', '',
              f'Produced by `{info["command"]}` in {info["seconds"]:.0f} s on {info["device"]}, {info["provenance"]}.',
              f'Every model: {args.epoch} epochs on the first {args.n_train} training images area-averaged to '
-             f'{SIZE}x{SIZE}, pixel-centre grid, batch 64, Adam, seed 0, trained by `python train.py -e {args.epoch} '
-             f'--n-train {args.n_train} --train-size {SIZE} --grid center -z Z --footprint K --free-bits NATS` into '
+             f'{size}x{size}, pixel-centre grid, batch 64, Adam, seed 0, trained by `python train.py -e {args.epoch} '
+             f'--n-train {args.n_train} --train-size {size} --grid center -z Z --footprint K --free-bits NATS` into '
              f'`{args.runs}/NAME`. Test digits: {len(truth)}; PSNR and NLL as in `superres.md`. KL: mean '
              'KL(q(z|x) || p(z)) over the test inputs, nats; active: latent dimensions whose E[z_d | x] varies '
              'over the test inputs (variance > 0.01).', '',
@@ -126,8 +132,8 @@ def markdown(args, rows, baselines, truth, info):
                      f'{row["kl"]:.2f} | {row["active"]} |')
     lines += ['', '| baseline | PSNR (dB) | NLL |', '| --- | ---: | ---: |']
     lines += [f'| {name} | {evaluate.psnr(p, truth):.2f} | {evaluate.bernoulli_nll(p, truth):.4f} |' for name, p in baselines.items()]
-    lines += ['', '(a): the model rendered at 28x28 from its 14x14 input. (c): bicubic upsampling of the model\'s own '
-              '14x14 rendering. Row (d) of `superres.md`, the 28x28 model of Results (z = 8, 8 epochs on all images), '
+    lines += ['', f'(a): the model rendered at 28x28 from its {size}x{size} input. (c): bicubic upsampling of the model\'s own '
+              f'{size}x{size} rendering. Row (d) of `superres.md`, the 28x28 model of Results (z = 8, 8 epochs on all images), '
               'reconstructs at 18.51 dB.', '']
     return '\n'.join(lines)
 
@@ -143,8 +149,9 @@ def main(argv=None):
             train_missing(args)
         (x_train, _), (x_test, _) = data.load_mnist('train'), data.load_mnist('test')
         truth = x_test[:args.n, 0]
-        low = data.downsample(truth[:, None], SIZE)[:, 0]
-        baselines = {f'(b) {method} upsampling of the 14x14 input': evaluate.resize(low, 28, method)
+        size = args.train_size
+        low = data.downsample(truth[:, None], size)[:, 0]
+        baselines = {f'(b) {method} upsampling of the {size}x{size} input': evaluate.resize(low, 28, method)
                      for method in evaluate.RESAMPLERS}
         baselines['floor: the mean training digit'] = numpy.broadcast_to(x_train[:args.n_train, 0].mean(axis=0), truth.shape)
         rows = rows_for(args, device, truth, low)
@@ -157,7 +164,7 @@ def main(argv=None):
         f.write(markdown(args, rows, baselines, truth, info))
     best = max(rows, key=lambda name: evaluate.psnr(rows[name]['a'], truth))
     first = next(iter(rows))  # with the default lists: the first latent size, point, no free bits (the article's training)
-    panels = [truth[:8], figures.upscale_nearest(low[:8], 28, 28), baselines['(b) bicubic upsampling of the 14x14 input'][:8],
+    panels = [truth[:8], figures.upscale_nearest(low[:8], 28, 28), baselines[f'(b) bicubic upsampling of the {size}x{size} input'][:8],
               rows[best]['a'][:8], rows[first]['a'][:8]]
     figures.save_image(args.figure, figures.tile(numpy.concatenate(panels), cols=8))
     print(open(args.out).read())
