@@ -39,12 +39,12 @@ def parse_args(argv=None):
     parser.add_argument('--runs', default=os.path.join('results', 'superres'),
                         help='where the x2 and x4 models live: RUNS/size14/model.npz, RUNS/size7/model.npz')
     parser.add_argument('--train-missing', action='store_true', help='train the x2 / x4 models that are missing')
-    parser.add_argument('--epoch', '-e', type=cli.positive_int, default=10, help='epochs for --train-missing')
+    parser.add_argument('--epoch', '-e', type=cli.positive_int, default=10, help='epochs for --train-missing (default 10)')
     parser.add_argument('--iwae-k', type=cli.positive_int, default=100, help='importance samples (default 100)')
     parser.add_argument('--iwae-images', type=cli.positive_int, default=500,
                         help='test images for the importance-weighted bound (default 500; it costs k decodes each)')
     parser.add_argument('-n', type=cli.positive_int, default=10000, help='test digits to evaluate (default all)')
-    parser.add_argument('--seed', type=int, default=0, help='seed of the binarised test set and of z samples')
+    parser.add_argument('--seed', type=int, default=0, help='seed of the binarised test set and of z samples (default 0)')
     parser.add_argument('--out', '-o', default=os.path.join('result', 'superres.md'),
                         help='the table, Markdown (default result/superres.md)')
     parser.add_argument('--figure', default=os.path.join('result', 'superres.png'),
