@@ -26,6 +26,7 @@ import chainer.functions as F
 import cli
 import data
 import figures
+from figures import psnr  # noqa: F401  (sweep.py and the tests use evaluate.psnr)
 from model import ModelFileError, latent_means, load_model, render
 
 EPS = 1e-3  # probabilities are clipped to [EPS, 1 - EPS] for the NLL, so exact 0s of an interpolation stay finite
@@ -54,12 +55,6 @@ def parse_args(argv=None):
 
 
 # ---- metrics ----
-
-def psnr(prediction, truth):
-    """Mean over images of 10 log10(1 / MSE), in dB (pixel values in [0, 1])."""
-    mse = ((prediction - truth) ** 2).reshape(len(truth), -1).mean(axis=1)
-    return float(numpy.mean(10 * numpy.log10(1.0 / numpy.maximum(mse, 1e-12))))
-
 
 def bernoulli_nll(p, truth):
     """Mean per-pixel -[x log p + (1 - x) log(1 - p)] in nats, p clipped to [EPS, 1 - EPS]."""

@@ -17,12 +17,12 @@ def upscale_nearest(images, height, width):
     return images[:, rows][:, :, cols]
 
 
-def tile(images, cols=None, border=BORDER):
+def tile(images, cols=None, border=BORDER, background=BORDER_VALUE):
     """(N, H, W) -> one 2-D image of `cols` columns, cells separated by a border."""
     n, h, w = images.shape
     cols = cols or int(numpy.ceil(numpy.sqrt(n)))
     rows = -(-n // cols)
-    grid = numpy.full((rows * (h + border) - border, cols * (w + border) - border), BORDER_VALUE, numpy.float32)
+    grid = numpy.full((rows * (h + border) - border, cols * (w + border) - border), background, numpy.float32)
     for i, image in enumerate(images):
         r, c = divmod(i, cols)
         grid[r * (h + border):r * (h + border) + h, c * (w + border):c * (w + border) + w] = image
@@ -63,6 +63,26 @@ def comparison(originals, renders, cols=4):
     _, height, width = renders.shape
     cols = min(cols, len(renders))
     return side_by_side(tile(upscale_nearest(originals, height, width), cols), tile(renders, cols))
+
+
+def article_layout(originals, renders, cols=4):
+    """The article's figure: originals (nearest-upscaled to the render size) above the renders, each a
+    grid of `cols` columns on black without margins."""
+    _, height, width = renders.shape
+    grid = lambda images: tile(images, cols, border=0, background=0.0)
+    return numpy.concatenate([grid(upscale_nearest(originals, height, width)), grid(renders)], axis=0)
+
+
+def psnr(prediction, truth):
+    """Mean over images of 10 log10(1 / MSE), in dB (pixel values in [0, 1])."""
+    mse = ((prediction - truth) ** 2).reshape(len(truth), -1).mean(axis=1)
+    return float(numpy.mean(10 * numpy.log10(1.0 / numpy.maximum(mse, 1e-12))))
+
+
+def quantize(images):
+    """Values in [0, 1] as a PNG written by save_image stores them (8 bits, rounded), back in [0, 1]."""
+    return (numpy.clip(images, 0.0, 1.0) * 255 + 0.5).astype(numpy.uint8) / numpy.float32(255)
+
 
 def save_gif(path, frames, fps, colormap='gray'):
     """An endlessly looping animated GIF of (N, H, W) frames in [0, 1]; returns the path."""

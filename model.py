@@ -60,7 +60,7 @@ COORDINATES = 'u=row,v=column'  # the article's order: f(u_i, v_j, z) for the pi
 
 
 class SamplingVAE(chainer.Chain):
-    """Encoder 784 -> 256 -> 256 -> (mu, ln_var); decoder SamplingDecoder; loss in nats per image."""
+    """Encoder 784 -> 256 -> 256 -> (mu, ln_var); decoder SamplingDecoder; the article's objective."""
 
     def __init__(self, n_latent=8, n_in=784, n_hidden=256, centers=False, decoder_class=SamplingDecoder,
                  footprint=1, free_bits=0.0):
@@ -82,16 +82,15 @@ class SamplingVAE(chainer.Chain):
             self.decoder = decoder_class(n_latent)  # SamplingDecoder, or fastpath's equal and faster one
 
     def encode(self, x):
-        """(mu, ln_var) of q(z | x). In training the input is binarised at random, as in the article."""
-        if chainer.config.train:
-            x = (x > self.xp.random.uniform(size=x.shape)).astype(numpy.float32)
+        """(mu, ln_var) of q(z | x) for the encoder input x as given."""
         h = F.relu(self.encoder1(x))
         h = F.relu(self.encoder2(h))
         return self.encoder_mu(h), self.encoder_ln_var(h)
 
-    def latent(self, x):
-        """z = mu + exp(ln_var / 2) * eps in training, z = mu in evaluation."""
-        mu, ln_var = self.encode(x)
+    def latent(self, x, seen=None):
+        """The article's: the encoder sees a random binarisation of x, in training and in evaluation
+        (or `seen`, when given); z = mu + exp(ln_var / 2) * eps in training, z = mu in evaluation."""
+        mu, ln_var = self.encode(binarize(x, self.xp.random) if seen is None else seen)
         if chainer.config.train:
             return F.gaussian(mu, ln_var), mu, ln_var
         return mu, mu, ln_var
@@ -111,21 +110,25 @@ class SamplingVAE(chainer.Chain):
         v = pixel_coordinates(self.xp, shape[3] * k, centers=True)
         return self.decoder.sample_points(z, u, v)
 
-    def __call__(self, x):
-        """Negative ELBO in nats per image; reports loss, rec (Bernoulli NLL) and kl. With free bits,
-        training minimises rec + sum_d max(free_bits, KL_d) instead; loss stays the negative ELBO."""
+    def __call__(self, x, seen=None):
+        """The article's objective: x_loss / n_latent + z_loss / pixels, i.e. the negative ELBO per image
+        divided by n_latent * pixels. Reports the article's x_loss (Bernoulli NLL per pixel) and z_loss
+        (KL per latent dimension), and in nats per image loss = rec + kl (the negative ELBO), rec and kl.
+        With free bits, training minimises rec + sum_d max(free_bits, KL_d) instead, scaled the same way.
+        `seen`: the encoder's input, if not the article's random binarisation of x (compare_article.py)."""
         batchsize = len(x)
-        z, mu, ln_var = self.latent(x)
+        z, mu, ln_var = self.latent(x, seen)
         if self.footprint == 1:
             rec = F.bernoulli_nll(x, self.decode(z, x.shape), reduce='sum') / batchsize
         else:
             rec = F.sum(footprint_nll(x, self.decode_footprints(z, x.shape), self.footprint)) / batchsize
         kl = F.gaussian_kl_divergence(mu, ln_var, reduce='sum') / batchsize
         loss = rec + kl
-        chainer.report({'loss': loss, 'rec': rec, 'kl': kl}, self)
+        chainer.report({'x_loss': rec / self.n_in, 'z_loss': kl / self.n_latent, 'loss': loss, 'rec': rec, 'kl': kl},
+                       self)
         if self.free_bits and chainer.config.train:
-            return rec + free_bits_kl(mu, ln_var, self.free_bits)
-        return loss
+            loss = rec + free_bits_kl(mu, ln_var, self.free_bits)
+        return loss / (self.n_latent * self.n_in)
 
 
 def footprint_nll(x, logits, k):
@@ -150,8 +153,17 @@ def free_bits_kl(mu, ln_var, free_bits):
     return F.sum(F.maximum(kl_per_dim, floor))
 
 
-def latent_means(model, x):
-    """z = mu for images x (evaluation mode: no binarisation, no noise), as a NumPy array."""
+def binarize(x, random):
+    """The article's encoder input: each pixel is 1 with probability its grey level (x > U, U uniform
+    on [0, 1) drawn by `random`, numpy.random or cupy.random or a RandomState), else 0."""
+    return (x > random.uniform(size=x.shape)).astype(x.dtype)
+
+
+def latent_means(model, x, seed=None):
+    """z = mu for images x, as a NumPy array: of the grey images, or with a seed of the article's
+    random binarisation of them (drawn on the CPU, so a seed gives the same z on any device)."""
+    if seed is not None:
+        x = binarize(numpy.asarray(x), numpy.random.RandomState(seed))
     with chainer.using_config('train', False), chainer.no_backprop_mode():
         mu, _ = model.encode(model.xp.asarray(x))
     return chainer.backend.CpuDevice().send(mu.array)

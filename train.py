@@ -22,7 +22,7 @@ import data
 import figures
 from model import SamplingDecoder, SamplingVAE, ModelFileError, check_coordinates, latent_means, render, save_model
 
-FIGURE_DIGITS = 16  # fixed test digits shown in every epoch's figure
+FIGURE_DIGITS = data.ARTICLE_DIGITS[50]  # the published epoch-50 figure's test digits, in its order, every epoch
 
 
 def parse_args(argv=None):
@@ -38,7 +38,7 @@ def parse_args(argv=None):
                         help="snapshot to resume from, or 'auto' for the newest snapshot in --out")
     parser.add_argument('--force', action='store_true',
                         help='start afresh in an --out that holds an earlier run (its model and snapshots are replaced)')
-    parser.add_argument('--seed', type=int, default=0, help='random seed')
+    parser.add_argument('--seed', type=cli.non_negative_int, default=0, help='random seed (default 0)')
     parser.add_argument('--resolution', type=cli.resolution, default=(168, 168),
                         help='size of the per-epoch renders, N or WxH (default 168)')
     parser.add_argument('--n-train', type=cli.positive_int, default=None,
@@ -128,13 +128,17 @@ def resident_batches(images, device):
     return numpy.arange(len(images)), gather
 
 
-def epoch_figure(model, originals, out, resolution):
-    """Every epoch: the fixed test digits, original vs rendered at `resolution` (the article's figure)."""
+def epoch_figure(model, originals, out, resolution, seed):
+    """Every epoch, the article's figure: the fixed test digits above their renders at `resolution`,
+    encoded as the article does from a random binarisation, seeded by (seed, epoch) so that the figure
+    of an epoch is the same in a resumed run and leaves the training's random numbers alone."""
     @training.make_extension(trigger=(1, 'epoch'), priority=training.PRIORITY_READER)
     def write_figure(trainer):
-        images = render(model.decoder, latent_means(model, originals), *resolution, centers=model.centers)[:, 0]
-        path = os.path.join(out, 'figures', f'epoch_{trainer.updater.epoch:03d}.png')
-        figures.save_image(path, figures.comparison(originals[:, 0], images))
+        epoch = trainer.updater.epoch
+        z = latent_means(model, originals, seed=[seed, epoch])
+        images = render(model.decoder, z, *resolution, centers=model.centers)[:, 0]
+        path = os.path.join(out, 'figures', f'epoch_{epoch:03d}.png')
+        figures.save_image(path, figures.article_layout(originals[:, 0], images))
     return write_figure
 
 
@@ -212,8 +216,10 @@ def resume(trainer, path, out):
 
 def build_trainer(args, device):
     (x_train, _), (x_test, _) = data.load_mnist('train'), data.load_mnist('test')
+    figure_digits = x_test[FIGURE_DIGITS]
     if args.train_size != 28:
         x_train, x_test = data.downsample(x_train, args.train_size), data.downsample(x_test, args.train_size)
+        figure_digits = data.downsample(figure_digits, args.train_size)
     if args.test:
         x_train, x_test = x_train[:512], x_test[:256]
     elif args.n_train:
@@ -239,12 +245,14 @@ def build_trainer(args, device):
     trainer.extend(extensions.Evaluator(test_iter, model, device=device))
     trainer.extend(extensions.snapshot(filename='snapshot_epoch_{.updater.epoch}', n_retains=2))
     trainer.extend(save_model_each_epoch(model, os.path.join(args.out, 'model.npz')))
-    trainer.extend(epoch_figure(model, x_test[:FIGURE_DIGITS], args.out, args.resolution))
+    trainer.extend(epoch_figure(model, figure_digits, args.out, args.resolution, args.seed))
     trainer.extend(extensions.LogReport())
     trainer.extend(extensions.PlotReport(['main/loss', 'validation/main/loss'], 'epoch', file_name='loss.png'))
     terminal = sys.stdout.isatty()
-    trainer.extend(extensions.PrintReport(['epoch', 'main/loss', 'main/rec', 'main/kl', 'validation/main/loss',
-                                           'validation/main/rec', 'validation/main/kl', 'elapsed_time'],
+    # the article's columns (x_loss per pixel, z_loss per latent dimension), then the negative ELBO in nats per image
+    trainer.extend(extensions.PrintReport(['epoch', 'main/x_loss', 'validation/main/x_loss', 'main/z_loss',
+                                           'validation/main/z_loss', 'main/loss', 'validation/main/loss',
+                                           'elapsed_time'],
                                           out=sys.stdout if terminal else PlainText()))
     if not args.no_progress and terminal:  # a bar's escape codes do not belong in a log file
         trainer.extend(extensions.ProgressBar(update_interval=10))

@@ -8,7 +8,7 @@ from chainer import gradient_check
 
 from conftest import gpu
 from fastpath import FastSamplingDecoder
-from model import SamplingDecoder, SamplingVAE, pixel_coordinates, render
+from model import SamplingDecoder, SamplingVAE, binarize, latent_means, pixel_coordinates, render
 
 
 def numpy_decoder(decoder, z, height, width):
@@ -110,39 +110,85 @@ def test_decoder_gradients():
                                   dtype=numpy.float64, atol=1e-5, rtol=1e-4)
 
 
-def test_loss_equals_hand_computation():
+def observe(model, x, seed):
+    """model(x) with numpy's global random numbers seeded: (returned objective, reported values)."""
+    reporter = chainer.Reporter()
+    reporter.add_observer('main', model)
+    observation = {}
+    numpy.random.seed(seed)
+    with reporter.scope(observation):
+        objective = model(x)
+    return objective, observation
+
+
+def test_objective_and_reports_equal_hand_computation():
+    """The article's objective x_loss / n_latent + z_loss / 784, and both its and our reports, from the
+    encoder's view of x: its random binarisation in evaluation too (numpy's global stream)."""
     numpy.random.seed(0)
     model = SamplingVAE(4)
     x = numpy.random.RandomState(4).uniform(size=(3, 1, 28, 28)).astype(numpy.float32)
     with chainer.using_config('train', False):
-        reporter = chainer.Reporter()
-        reporter.add_observer('main', model)
-        observation = {}
-        with reporter.scope(observation):
-            loss = model(x)
-        mu, ln_var = (a.array.astype(numpy.float64) for a in model.encode(x))
+        objective, observation = observe(model, x, seed=7)
+        numpy.random.seed(7)
+        seen = (x > numpy.random.uniform(size=x.shape)).astype(numpy.float32)  # the article's x0 > uniform
+        mu, ln_var = (a.array.astype(numpy.float64) for a in model.encode(seen))
         logits = model.decoder(mu.astype(numpy.float32), x.shape).array.astype(numpy.float64)
     p = 1 / (1 + numpy.exp(-logits))
-    xd = x.astype(numpy.float64)
+    xd = x.astype(numpy.float64)  # the target is the grey image
     rec = -(xd * numpy.log(p) + (1 - xd) * numpy.log(1 - p)).sum() / 3
     kl = 0.5 * (mu ** 2 + numpy.exp(ln_var) - ln_var - 1).sum() / 3
-    numpy.testing.assert_allclose(float(loss.array), rec + kl, rtol=1e-4)
-    numpy.testing.assert_allclose(float(observation['main/rec'].array), rec, rtol=1e-4)
-    numpy.testing.assert_allclose(float(observation['main/kl'].array), kl, rtol=1e-4)
+    x_loss, z_loss = rec / 784, kl / 4  # per pixel, per latent dimension
+    numpy.testing.assert_allclose(float(objective.array), x_loss / 4 + z_loss / 784, rtol=1e-4)
+    numpy.testing.assert_allclose(float(objective.array), (rec + kl) / (4 * 784), rtol=1e-4)
+    expected = {'x_loss': x_loss, 'z_loss': z_loss, 'loss': rec + kl, 'rec': rec, 'kl': kl}
+    assert sorted(observation) == sorted(f'main/{k}' for k in expected)
+    for key, value in expected.items():
+        numpy.testing.assert_allclose(float(observation[f'main/{key}'].array), value, rtol=1e-4)
 
 
-def test_training_binarises_the_encoder_input_and_samples_z():
+def test_gradients_are_the_negative_elbos_over_n_latent_times_pixels():
+    numpy.random.seed(0)
+    model = SamplingVAE(3)
+    x = numpy.random.RandomState(5).uniform(size=(2, 1, 28, 28)).astype(numpy.float32)
+    objective, _ = observe(model, x, seed=9)  # training: binarisation and z noise
+    model.cleargrads()  # a new link's gradients are NaN until cleared, as the optimizer does
+    objective.backward()
+    grads = {name: param.grad.copy() for name, param in model.namedparams()}
+    model.cleargrads()
+    with chainer.using_config('keep_graph_on_report', True):
+        _, observation = observe(model, x, seed=9)  # the same random draws
+    observation['main/loss'].backward()  # the negative ELBO in nats per image
+    for name, param in model.namedparams():
+        expected = param.grad / (3 * 784)
+        numpy.testing.assert_allclose(grads[name], expected, rtol=1e-4, atol=1e-5 * abs(expected).max())
+    assert any(abs(g).max() > 0 for g in grads.values())
+
+
+def test_binarize_is_one_with_probability_the_grey_level():
+    grey = numpy.repeat(numpy.array([0.0, 0.1, 0.7, 1.0], numpy.float32)[:, None], 100000, axis=1)
+    ones = binarize(grey, numpy.random.RandomState(0))
+    assert ones.dtype == numpy.float32 and set(numpy.unique(ones)) == {0.0, 1.0}
+    numpy.testing.assert_allclose(ones.mean(axis=1), [0.0, 0.1, 0.7, 1.0], atol=0.005)
+
+
+@pytest.mark.parametrize('train', [True, False])
+def test_the_encoder_sees_a_random_binarisation_in_training_and_evaluation(train):
     numpy.random.seed(0)
     model = SamplingVAE(4)
-    x = numpy.full((2, 1, 28, 28), 0.5, numpy.float32)
-    z1, mu1, _ = model.latent(x)
-    z2, mu2, _ = model.latent(x)
-    assert not numpy.allclose(mu1.array, mu2.array)  # different random binarisations
-    with chainer.using_config('train', False):
-        z3, mu3, _ = model.latent(x)
-        z4, _, _ = model.latent(x)
-    numpy.testing.assert_array_equal(z3.array, mu3.array)
-    numpy.testing.assert_array_equal(z3.array, z4.array)
+    x = numpy.random.RandomState(6).uniform(size=(2, 1, 28, 28)).astype(numpy.float32)
+    with chainer.using_config('train', train):
+        numpy.random.seed(3)
+        z1, mu1, ln_var1 = model.latent(x)
+        z2, mu2, _ = model.latent(x)  # the next random draws
+        numpy.random.seed(3)
+        mu, ln_var = model.encode(binarize(x, numpy.random))
+    numpy.testing.assert_array_equal(mu1.array, mu.array)
+    numpy.testing.assert_array_equal(ln_var1.array, ln_var.array)
+    assert not numpy.allclose(mu1.array, mu2.array)
+    if train:
+        assert not numpy.allclose(z1.array, mu1.array)  # z sampled
+    else:
+        numpy.testing.assert_array_equal(z1.array, mu1.array)  # z = mu
 
 
 def test_pixel_centre_grid_lines_up_across_resolutions():
@@ -174,17 +220,24 @@ def test_decoder_on_gpu_matches_cpu():
     numpy.testing.assert_allclose(render(decoder, z, 20, 30), 1 / (1 + numpy.exp(-expected)), rtol=1e-4, atol=1e-5)
 
 
-def test_latent_means_are_mu_of_the_grey_input_as_numpy():
-    """Evaluation mode: the input is not binarised and z = mu, whatever the global config says."""
-    from model import latent_means
+def test_latent_means_are_mu_of_the_grey_input_or_of_a_seeded_binarisation_as_numpy():
+    """Evaluation mode whatever the global config says: z = mu, no noise; without a seed the encoder
+    sees the grey digits, with one the article's binarisation drawn from RandomState(seed)."""
     numpy.random.seed(0)
     model = SamplingVAE(3)
     x = numpy.random.RandomState(8).uniform(size=(4, 1, 28, 28)).astype(numpy.float32)
-    h = numpy.maximum(x.reshape(4, -1) @ model.encoder1.W.array.T + model.encoder1.b.array, 0)
-    h = numpy.maximum(h @ model.encoder2.W.array.T + model.encoder2.b.array, 0)
-    expected = h @ model.encoder_mu.W.array.T + model.encoder_mu.b.array
+
+    def mu_of(seen):
+        h = numpy.maximum(seen.reshape(4, -1) @ model.encoder1.W.array.T + model.encoder1.b.array, 0)
+        h = numpy.maximum(h @ model.encoder2.W.array.T + model.encoder2.b.array, 0)
+        return h @ model.encoder_mu.W.array.T + model.encoder_mu.b.array
     with chainer.using_config('train', True), chainer.using_config('enable_backprop', True):
         got = latent_means(model, x)
+        binary = latent_means(model, x, seed=[2, 5])
     assert type(got) is numpy.ndarray and got.shape == (4, 3)
-    numpy.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    numpy.testing.assert_allclose(got, mu_of(x), rtol=1e-5, atol=1e-6)
     numpy.testing.assert_array_equal(latent_means(model, x), got)  # no noise, no random binarisation
+    seen = (x > numpy.random.RandomState([2, 5]).uniform(size=x.shape)).astype(numpy.float32)
+    numpy.testing.assert_allclose(binary, mu_of(seen), rtol=1e-5, atol=1e-6)
+    numpy.testing.assert_array_equal(latent_means(model, x, seed=[2, 5]), binary)  # seeded: the same twice
+    assert not numpy.allclose(latent_means(model, x, seed=[2, 6]), binary)

@@ -209,35 +209,66 @@ def test_a_run_writes_exactly_its_files_and_keeps_two_snapshots(own_two_epochs):
     log = log_of(out)
     assert [(e['epoch'], e['iteration']) for e in log] == [(1, 4), (2, 8)]  # 512 images, batch 128
     for entry in log:
-        assert set(entry) == {'epoch', 'iteration', 'elapsed_time', 'main/loss', 'main/rec', 'main/kl',
-                              'validation/main/loss', 'validation/main/rec', 'validation/main/kl'}
+        assert set(entry) == {'epoch', 'iteration', 'elapsed_time'} | {
+            f'{prefix}main/{key}' for prefix in ('', 'validation/') for key in ('x_loss', 'z_loss', 'loss', 'rec', 'kl')}
     model = load_model(os.path.join(out, 'model.npz'))
     assert (model.n_latent, model.n_in, model.centers) == (2, 49, False)
 
 
-def test_epoch_figure_is_the_test_digits_and_their_renders(own_two_epochs):
+def test_epoch_figure_is_the_articles_digits_above_their_renders_from_a_seeded_binarisation(own_two_epochs):
+    """The published epoch-50 figure's digits in its order, encoded from the binarisation seeded by
+    (seed, epoch), 4x4 originals above 4x4 renders at --resolution 12x10 on black without margins."""
     import matplotlib.image
     out, _ = own_two_epochs
     model = load_model(os.path.join(out, 'model.npz'))
-    originals = data.downsample(data.load_mnist('test')[0][:train.FIGURE_DIGITS], 7)
-    renders = render(model.decoder, latent_means(model, originals), 10, 12)[:, 0]  # --resolution 12x10
-    expected = figures.to_rgb(figures.comparison(originals[:, 0], renders))
+    digits = data.load_mnist('test')[0][[8066, 1211, 9647, 2345, 6370, 2133, 6067, 9695, 1931, 4832, 9342, 8556,
+                                          3488, 2090, 7461, 7632]]
+    originals = data.downsample(digits, 7)
+    renders = render(model.decoder, latent_means(model, originals, seed=[0, 2]), 10, 12)[:, 0]
     got = (matplotlib.image.imread(os.path.join(out, 'figures', 'epoch_002.png'))[:, :, :3] * 255).round()
-    assert got.shape == expected.shape
+    assert got.shape == (2 * 4 * 10, 4 * 12, 3)
+    top, bottom = got[:40, :, 0], got[40:, :, 0]
+    assert (top[10:20, 24:36] == figures.to_rgb(figures.upscale_nearest(originals[6:7, 0], 10, 12))[0, :, :, 0]).all()
+    assert numpy.abs(bottom[10:20, 24:36] - figures.to_rgb(renders[6])[:, :, 0]).max() <= 1  # row 2, column 3
+    expected = figures.to_rgb(figures.article_layout(originals[:, 0], renders))
     assert numpy.abs(got - expected).max() <= 1
+    grey = render(model.decoder, latent_means(model, originals), 10, 12)[:, 0]
+    assert numpy.abs(got - figures.to_rgb(figures.article_layout(originals[:, 0], grey))).max() > 1
 
 
-def test_validation_uses_the_first_256_test_digits_in_order(tmp_path, capsys):
+def test_validation_uses_the_first_256_test_digits_in_order(tmp_path, capsys, monkeypatch):
     """With batches of 100 the Evaluator averages three batch means (100, 100, 56 digits): the mean
-    changes if the digits are more or fewer, or shuffled between the batches."""
+    changes if the digits are more or fewer, or shuffled between the batches. The encoder's random
+    binarisation is made a fixed threshold here so that the test can repeat it."""
+    import model as model_module
+    monkeypatch.setattr(model_module, 'binarize', lambda x, random: (x > 0.5).astype(x.dtype))
     train_main([a if a != '128' else '100' for a in TINY] + ['-e', '1', '-o', str(tmp_path)], capsys)
     model = load_model(str(tmp_path / 'model.npz'))
     x_test = data.downsample(data.load_mnist('test')[0][:256], 7)
-    with chainer.using_config('train', False), chainer.no_backprop_mode():
-        losses = [float(model(x_test[i:i + 100]).array) for i in (0, 100, 200)]  # z = mu: no noise
-        one_batch = float(model(x_test).array)
-    assert log_of(tmp_path)[-1]['validation/main/loss'] == pytest.approx(numpy.mean(losses), rel=1e-6)
-    assert abs(numpy.mean(losses) - one_batch) > 1e-3  # the batching is visible in the mean
+
+    def reported(x):
+        observation = {}
+        reporter = chainer.Reporter()
+        reporter.add_observer('main', model)
+        with reporter.scope(observation), chainer.using_config('train', False), chainer.no_backprop_mode():
+            model(x)
+        return {key: float(value.array) for key, value in observation.items()}
+    batches = [reported(x_test[i:i + 100]) for i in (0, 100, 200)]  # z = mu: no noise
+    entry = log_of(tmp_path)[-1]
+    for key in ('x_loss', 'z_loss', 'loss'):
+        assert entry[f'validation/main/{key}'] == pytest.approx(numpy.mean([b[f'main/{key}'] for b in batches]), rel=1e-6)
+    assert abs(entry['validation/main/loss'] - reported(x_test)['main/loss']) > 1e-3  # the batching is visible
+
+
+def test_evaluation_binarises_the_encoder_input_at_random(tmp_path, capsys, monkeypatch):
+    """Under the Evaluator the encoder sees x > uniform drawn from numpy's global stream, as in training."""
+    import model as model_module
+    seen = []
+    real = model_module.binarize
+    monkeypatch.setattr(model_module, 'binarize', lambda x, random: seen.append((chainer.config.train, random)) or real(x, random))
+    train_main(TINY + ['-e', '1', '-o', str(tmp_path)], capsys)
+    assert (True, numpy.random) in seen  # training
+    assert (False, numpy.random) in seen  # the Evaluator, from the same stream as the article's
 
 
 def test_the_same_seed_gives_the_same_weights_and_another_seed_does_not(two_epochs, tmp_path, capsys):
@@ -347,8 +378,8 @@ def test_interrupt_and_tf32_and_an_unwritable_out(monkeypatch, tmp_path, capsys)
 def test_the_printed_table_and_the_plotted_curves(own_two_epochs):
     out, stdout = own_two_epochs
     header = stdout.split('\n')[0].split()
-    assert header == ['epoch', 'main/loss', 'main/rec', 'main/kl', 'validation/main/loss', 'validation/main/rec',
-                      'validation/main/kl', 'elapsed_time']
+    assert header == ['epoch', 'main/x_loss', 'validation/main/x_loss', 'main/z_loss', 'validation/main/z_loss',
+                      'main/loss', 'validation/main/loss', 'elapsed_time']  # the article's columns first
     with numpy.load(os.path.join(out, 'snapshot_epoch_2'), allow_pickle=False) as snapshot:
         plotted = json.loads(str(snapshot['extensions/PlotReport/_plot_loss.png']))
     assert sorted(plotted) == ['main/loss', 'validation/main/loss']

@@ -1,0 +1,111 @@
+"""A model beside the article's published figure: the same 16 test digits, rendered at 168x168.
+
+Writes one picture, the true digits (6x nearest) | the article's renders | this model's renders, each
+a 4x4 grid as published, and prints the PSNR of both renders against the true digits and between them.
+
+    python compare_article.py --epoch 50                        # results/model.npz against the epoch-50 figure
+    python compare_article.py --epoch 1 -m result/model.npz     # a model of yours against the epoch-1 figure
+"""
+import os
+
+import compat  # noqa: F401  (before numpy and chainer: see compat.py)
+import numpy
+
+import chainer
+
+import cli
+import data
+import figures
+from model import ModelFileError, binarize, latent_means, load_model, render
+
+SIZE = 168  # the published cells: 28x28 digits rendered at 6x
+
+
+def parse_args(argv=None):
+    parser = cli.ArgumentParser(prog='compare_article.py', description="A model's renders beside the article's figure")
+    parser.add_argument('--model', '-m', default=os.path.join('results', 'model.npz'),
+                        help='the model (default results/model.npz)')
+    parser.add_argument('--epoch', '-e', type=int, choices=sorted(data.ARTICLE_DIGITS), default=50,
+                        help="the published figure after epoch 1 or 50 (default 50)")
+    parser.add_argument('--encoding', choices=('binary', 'grey'), default='binary',
+                        help="the encoder's input: the article's random binarisation (seeded), or the grey digits")
+    parser.add_argument('--seed', type=cli.non_negative_int, default=0, help='seed of the binarisation (default 0)')
+    parser.add_argument('--validation', action='store_true',
+                        help="also the validation loss over the 10000 test digits with this encoding, as the "
+                             "article's Evaluator computes it (batches of 64)")
+    parser.add_argument('--out', '-o', default=None,
+                        help='the picture, PNG (default compare_epochN.png beside the model)')
+    args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = os.path.join(os.path.dirname(args.model), f'compare_epoch{args.epoch}.png')
+    return args
+
+
+def our_renders(model, digits, encoding, seed):
+    """(16, 168, 168) renders of the digits at z = mu, as the figure's PNG stores them (8 bits)."""
+    z = latent_means(model, encoder_input(digits, encoding, seed))
+    return figures.quantize(render(model.decoder, z, SIZE, SIZE, centers=model.centers)[:, 0])
+
+
+def encoder_input(digits, encoding, seed):
+    """What the encoder sees: the grey digits, or the article's random binarisation drawn from a seed."""
+    return digits if encoding == 'grey' else binarize(digits, numpy.random.RandomState(seed))
+
+
+def validation_loss(model, x, seen, batchsize=64):
+    """The article's Evaluator: the means over batches of 64 of x_loss (nats per pixel), z_loss (nats
+    per latent dimension) and, ours, loss (nats per image), at z = mu of the encoder input `seen`."""
+    observed = []
+    for i in range(0, len(x), batchsize):
+        reporter, observation = chainer.Reporter(), {}
+        reporter.add_observer('main', model)
+        with reporter.scope(observation), chainer.using_config('train', False), chainer.no_backprop_mode():
+            model(x[i:i + batchsize], seen=seen[i:i + batchsize])
+        observed.append([float(observation[f'main/{key}'].array) for key in ('x_loss', 'z_loss', 'loss')])
+    return numpy.mean(observed, axis=0)
+
+
+def psnr_table(truth, article, ours, indices):
+    """Lines of PSNR in dB: per digit and the mean over the 16, of each render against the truth and
+    of ours against the article's."""
+    lines = ['digit  test index  article vs true  ours vs true  ours vs article']
+    for i, index in enumerate(indices):
+        pair = lambda a, b: figures.psnr(a[i:i + 1], b[i:i + 1])
+        lines.append(f'{i + 1:5d}  {index:10d}  {pair(article, truth):15.2f}  {pair(ours, truth):12.2f}  '
+                     f'{pair(ours, article):15.2f}')
+    lines.append(f'{"mean":>17}  {figures.psnr(article, truth):15.2f}  {figures.psnr(ours, truth):12.2f}  '
+                 f'{figures.psnr(ours, article):15.2f}')
+    return lines
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        cli.check_output_file(args.out, ('.png',))
+        model = load_model(args.model)
+        if model.n_in != 784:
+            raise cli.UsageError(f'{args.model} was trained on {int(model.n_in ** 0.5)}x{int(model.n_in ** 0.5)} '
+                                 "digits; the article's figure shows 28x28 digits")
+        indices = data.ARTICLE_DIGITS[args.epoch]
+        digits = data.load_mnist('test')[0][indices]
+        truth = figures.upscale_nearest(digits[:, 0], SIZE, SIZE)
+        article = data.article_figure(args.epoch)
+        ours = our_renders(model, digits, args.encoding, args.seed)
+    except (cli.UsageError, data.DataFileError, ModelFileError) as e:
+        cli.fail('compare_article.py', str(e))
+    grid = lambda images: figures.tile(images, 4, border=0, background=0.0)
+    picture = figures.side_by_side(figures.side_by_side(grid(truth), grid(article)), grid(ours))
+    figures.save_image(args.out, picture)
+    print(f'{args.model} against the article\'s figure after epoch {args.epoch} ({args.encoding} encoding'
+          + (f', seed {args.seed}' if args.encoding == 'binary' else '') + '): PSNR in dB')
+    print('\n'.join(psnr_table(truth, article, ours, indices)))
+    print(f'written {args.out} (true digits | the article\'s renders | ours)')
+    if args.validation:
+        x_test = data.load_mnist('test')[0]
+        x_loss, z_loss, loss = validation_loss(model, x_test, encoder_input(x_test, args.encoding, args.seed))
+        print(f'validation over the 10000 test digits: x_loss {x_loss:.6f} (nats per pixel), z_loss {z_loss:.6f} '
+              f'(nats per latent dimension), loss {loss:.3f} (nats per image)')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,104 @@
+"""The article's published figures as shipped in data/article/, and compare_article.py beside them."""
+import numpy
+import pytest
+from PIL import Image
+
+import compat  # noqa: F401
+import chainer
+
+import compare_article
+import data
+import figures
+from model import SamplingVAE, latent_means, render, save_model
+
+
+@pytest.mark.parametrize('epoch', [1, 50])
+def test_the_published_originals_are_the_named_test_digits_at_the_centres_of_their_6x6_blocks(epoch):
+    """(Some block edges of the published originals are blended by the resampler that drew them: 2.3% of
+    the pixels differ from an exact 6x nearest upscale, the block centres none.)"""
+    published = numpy.asarray(Image.open(f'{data.ARTICLE_DIR}/epoch_{epoch}_original.png').convert('L'))
+    cells = published.reshape(4, 168, 4, 168).transpose(0, 2, 1, 3).reshape(16, 168, 168)
+    digits = data.load_mnist('test')[0][data.ARTICLE_DIGITS[epoch]][:, 0]
+    numpy.testing.assert_array_equal(cells[:, 3::6, 3::6], numpy.round(digits * 255))
+
+
+def test_article_figure_cuts_the_published_grid_row_major():
+    cells = data.article_figure(50)
+    grid = numpy.asarray(Image.open(f'{data.ARTICLE_DIR}/epoch_50.png').convert('L')) / 255.0
+    assert cells.shape == (16, 168, 168)
+    numpy.testing.assert_allclose(cells[6], grid[168:336, 336:504], atol=1e-6)  # row 2, column 3
+
+
+@pytest.fixture(scope='module')
+def model_file(tmp_path_factory):
+    numpy.random.seed(3)
+    path = str(tmp_path_factory.mktemp('model') / 'model.npz')
+    save_model(SamplingVAE(4), path)
+    return path
+
+
+def test_compare_prints_psnrs_by_hand_and_draws_truth_article_ours(model_file, tmp_path, capsys):
+    from model import load_model
+    out = str(tmp_path / 'cmp.png')
+    compare_article.main(['-m', model_file, '--epoch', '1', '--seed', '4', '-o', out])
+    lines = capsys.readouterr().out.splitlines()
+    model = load_model(model_file)
+    digits = data.load_mnist('test')[0][data.ARTICLE_DIGITS[1]]
+    with chainer.using_config('train', False):
+        ours = render(model.decoder, latent_means(model, digits, seed=4), 168, 168)[:, 0]
+    ours = numpy.round(ours * 255) / 255
+    truth = numpy.repeat(numpy.repeat(digits[:, 0], 6, axis=1), 6, axis=2)
+    article = data.article_figure(1)
+
+    def db(a, b):
+        return numpy.mean([10 * numpy.log10(1 / ((x - y) ** 2).mean()) for x, y in zip(a, b)])
+    assert lines[-1] == f'written {out} (true digits | the article\'s renders | ours)'
+    mean = lines[-2].split()
+    assert mean[0] == 'mean' and [float(v) for v in mean[1:]] == pytest.approx(
+        [db(article, truth), db(ours, truth), db(ours, article)], abs=0.006)
+    digit_6 = lines[2 + 5].split()  # the sixth digit's row
+    assert digit_6[:2] == ['6', '425'] and float(digit_6[3]) == pytest.approx(db(ours[5:6], truth[5:6]), abs=0.006)
+    picture = numpy.asarray(Image.open(out).convert('L')) / 255.0
+    gap = figures.BORDER * 4
+    assert picture.shape == (672, 3 * 672 + 2 * gap)
+    numpy.testing.assert_allclose(picture[168:336, 336:504], truth[6], atol=0.5 / 255)
+    numpy.testing.assert_allclose(picture[168:336, 672 + gap + 336:672 + gap + 504], article[6], atol=0.5 / 255)
+    numpy.testing.assert_allclose(picture[168:336, 2 * (672 + gap) + 336:2 * (672 + gap) + 504], ours[6], atol=0.5 / 255)
+
+
+def test_compare_grey_encoding_and_seeds(model_file, tmp_path, capsys):
+    def mean_row(*flags):
+        compare_article.main(['-m', model_file, '-o', str(tmp_path / 'c.png'), *flags])
+        return capsys.readouterr().out.splitlines()[-2]
+    binary = mean_row()
+    assert mean_row('--seed', '0') == binary  # seeded: the same twice
+    assert mean_row('--seed', '1') != binary
+    assert mean_row('--encoding', 'grey') != binary
+
+
+def test_compare_default_output_is_beside_the_model(model_file, capsys):
+    import os
+    compare_article.main(['-m', model_file, '--epoch', '50'])
+    assert os.path.isfile(os.path.join(os.path.dirname(model_file), 'compare_epoch50.png'))
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--epoch', '2'], "argument --epoch/-e: invalid choice: 2 (choose from 1, 50)"),
+    (['-m', 'nowhere.npz', '-o', 'x.png'], 'model file nowhere.npz does not exist'),
+    (['--seed', '-1'], "argument --seed: -1 must be a non-negative integer"),
+])
+def test_compare_mistakes_are_one_line(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        compare_article.main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count('\n') == 1 and message in err
+
+
+def test_compare_refuses_a_model_of_other_digits(tmp_path, capsys):
+    path = str(tmp_path / 'small.npz')
+    save_model(SamplingVAE(2, n_in=49), path)
+    with pytest.raises(SystemExit):
+        compare_article.main(['-m', path, '-o', str(tmp_path / 'c.png')])
+    assert "trained on 7x7 digits; the article's figure shows 28x28 digits" in capsys.readouterr().err
