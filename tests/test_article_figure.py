@@ -102,3 +102,29 @@ def test_compare_refuses_a_model_of_other_digits(tmp_path, capsys):
     with pytest.raises(SystemExit):
         compare_article.main(['-m', path, '-o', str(tmp_path / 'c.png')])
     assert "trained on 7x7 digits; the article's figure shows 28x28 digits" in capsys.readouterr().err
+
+
+def test_validation_loss_is_the_mean_of_batch_means_from_the_given_encoder_input():
+    numpy.random.seed(0)
+    model = SamplingVAE(3)
+    x = numpy.random.RandomState(1).uniform(size=(7, 1, 28, 28)).astype(numpy.float32)
+    seen = numpy.random.RandomState(2).uniform(size=x.shape).astype(numpy.float32)
+    batches = []
+    for lo, hi in ((0, 3), (3, 6), (6, 7)):  # batches of 3: the last one holds a single image
+        with chainer.using_config('train', False):
+            mu, ln_var = (a.array.astype(numpy.float64) for a in model.encode(seen[lo:hi]))
+            logits = model.decoder(mu.astype(numpy.float32), x[lo:hi].shape).array.astype(numpy.float64)
+        p, xd = 1 / (1 + numpy.exp(-logits)), x[lo:hi].astype(numpy.float64)
+        rec = -(xd * numpy.log(p) + (1 - xd) * numpy.log(1 - p)).sum() / (hi - lo)
+        kl = 0.5 * (mu ** 2 + numpy.exp(ln_var) - ln_var - 1).sum() / (hi - lo)
+        batches.append([rec / 784, kl / 3, rec + kl])
+    got = compare_article.validation_loss(model, x, seen, batchsize=3)
+    numpy.testing.assert_allclose(got, numpy.mean(batches, axis=0), rtol=1e-4)
+    assert not numpy.allclose(compare_article.validation_loss(model, x, x, batchsize=3), got, rtol=1e-3)
+
+
+def test_compare_validation_line(model_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(compare_article, 'validation_loss', lambda model, x, seen: (0.1, 2.0, 105.0) if len(x) == 10000 else None)
+    compare_article.main(['-m', model_file, '-o', str(tmp_path / 'c.png'), '--validation'])
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert 'x_loss 0.100000' in last and 'z_loss 2.000000' in last and 'loss 105.000 (nats per image)' in last
