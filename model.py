@@ -7,7 +7,7 @@ import math
 import os
 import zipfile
 
-import compat  # noqa: F401  (before numpy and chainer: see compat.py)
+from svae import compat  # noqa: F401  (before numpy and chainer: see svae/compat.py)
 import numpy
 
 import chainer

@@ -8,23 +8,20 @@
     python render.py --region -0.2 -0.2 0.2 0.2 --resolution 2048 -n 1   # zoom: u (rows) from -0.2 to 0.2, v (columns) likewise
 
 Each mode prints the model it used and writes one file (the interpolation also a strip) named after
-what it drew, in renders/ beside the model unless -o says otherwise.
+what it drew, in renders/ in the current directory unless -o says otherwise.
 """
 import os
 
-import compat  # noqa: F401  (before numpy and chainer: see compat.py)
+from svae import compat  # noqa: F401  (before numpy and chainer: see svae/compat.py)
 import numpy
 
 
-import cli
-import data
-import figures
-from model import ModelFileError, latent_means, load_model, render
+from svae import cli
+from svae import data
+from svae import figures
+from model import latent_means, load_model, render
 
 IMAGE_BYTES_PER_PIXEL = 24  # render, upscaled original and both grid halves in float32, then index and RGB bytes
-REPOSITORY = os.path.dirname(os.path.abspath(__file__))
-# Without -m: the model train.py writes by default in the current directory, else the committed one.
-DEFAULT_MODELS = (os.path.join('result', 'model.npz'), os.path.join(REPOSITORY, 'results', 'model.npz'))
 # Flags that only one mode reads, with their defaults: given to another mode they are refused, not ignored.
 MODE_FLAGS = {'n': ('-n', 'reconstruction', 16), 'index': ('--index', 'traverse', 0),
               'steps': ('--steps', 'traverse', 7), 'frames': ('--frames', 'interpolate', 16),
@@ -36,9 +33,9 @@ def parse_args(argv=None):
                                 description='Render digits from a trained sampling VAE at any resolution')
     parser.add_argument('--model', '-m', default=None,
                         help='model file written by train.py (default: result/model.npz if it exists, '
-                             'else the committed results/model.npz)')
+                             'else the pretrained model in results/)')
     parser.add_argument('--out', '-o', default=None,
-                        help='output file, .png (.gif for --interpolate) (default: renders/ beside the model)')
+                        help='output file, .png (.gif for --interpolate) (default: renders/NAME in the current directory)')
     cli.add_device_flag(parser)
     parser.add_argument('--resolution', type=cli.resolution, default=(168, 168), help='N or WxH (default 168)')
     parser.add_argument('-n', type=cli.positive_int, help='how many test digits to reconstruct (default 16)')
@@ -155,17 +152,6 @@ def default_name(args):
     return name + ('.gif' if args.interpolate else '.png')
 
 
-def model_path(args):
-    """-m, or the first default model that exists; a UsageError naming where it looked otherwise."""
-    if args.model:
-        return args.model
-    for path in DEFAULT_MODELS:
-        if os.path.isfile(path):
-            return path
-    looked = ' and '.join(os.path.abspath(p) for p in DEFAULT_MODELS)
-    raise cli.UsageError(f'no model file given (-m) and none at {looked}')
-
-
 def image_count(args, n_latent):
     if args.sample:
         return args.sample
@@ -179,16 +165,15 @@ def image_count(args, n_latent):
 def run(args):
     """Draw what args ask for; returns the lines to print (the model used, then the files written)."""
     device = cli.device_for(args.gpu)
-    path = model_path(args)
-    out = args.out or os.path.join(os.path.dirname(path), 'renders', default_name(args))
+    path = cli.model_path(args.model)
+    out = args.out or os.path.join('renders', default_name(args))
     cli.check_output_file(out, ('.gif',) if args.interpolate else ('.png',))
     model = load_model(path, cli.decoder_class(args.decoder, device))
     height, width = args.resolution
     count = image_count(args, model.n_latent)
     cli.check_memory(count * height * width * IMAGE_BYTES_PER_PIXEL, f'{count} images at {width}x{height}')
     model.to_device(device)
-    shown = os.path.relpath(path)
-    lines = [f'model: {path if shown.startswith(os.pardir) else shown}']
+    lines = [f'model: {cli.shown_path(path)}']
     if args.sample:
         return lines + [figures.save_image(out, samples(model, args), args.colormap)]
     x_test, _ = data.load_mnist('test')
@@ -208,10 +193,8 @@ def run(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
+    with cli.one_line_errors('render.py'):
         lines = run(args)
-    except (cli.UsageError, data.DataFileError, ModelFileError) as e:
-        cli.fail('render.py', str(e))
     print('\n'.join(lines))
 
 

@@ -1,19 +1,21 @@
-"""pip install -e . (see README: Chainer 7.8.1's own build needs PIP_CONSTRAINT=constraints.txt)."""
+"""pip install -e . installs the dependencies only: the code runs from its checkout, as nanoGPT's does, so
+no module of ours (model, train, svae, ...) lands in site-packages. Chainer 7.8.1's own build needs
+PIP_CONSTRAINT=constraints.txt (README)."""
 from setuptools import setup
 
 setup(
     name='sampling-vae',
     version='0.1.0',
     description='Resolution-independent image representation with a neural network: a sampling VAE on MNIST',
-    long_description=open('README.md', encoding='utf-8').read(),
-    long_description_content_type='text/markdown',
     license='MIT',
-    py_modules=['compat', 'model', 'fastpath', 'data', 'cli', 'figures', 'train', 'render', 'evaluate', 'convert_model', 'export_web', 'sweep'],
-    python_requires='>=3.9',
+    py_modules=[],
+    packages=[],
+    python_requires='>=3.9',  # a GPU: >= 3.10, which CuPy 14 needs
     install_requires=['chainer==7.8.1', 'numpy', 'matplotlib'],
     extras_require={
-        'cuda12': ['cupy-cuda12x'],
-        'cuda13': ['cupy-cuda13x'],
+        # [ctk]: the CUDA libraries from pip, so that an NVIDIA driver is all the machine needs
+        'cuda12': ['cupy-cuda12x[ctk]'],
+        'cuda13': ['cupy-cuda13x[ctk]'],
         'test': ['pytest', 'selenium'],  # selenium drives Chromium in tests/test_explorer.py
     },
 )

@@ -10,16 +10,16 @@ import re
 import sys
 import zipfile
 
-import compat  # noqa: F401  (before numpy and chainer: see compat.py)
+from svae import compat  # noqa: F401  (before numpy and chainer: see svae/compat.py)
 import numpy
 
 import chainer
 from chainer import training
 from chainer.training import extensions
 
-import cli
-import data
-import figures
+from svae import cli
+from svae import data
+from svae import figures
 from model import SamplingDecoder, SamplingVAE, ModelFileError, check_coordinates, latent_means, render, save_model
 
 FIGURE_DIGITS = data.ARTICLE_DIGITS[50]  # the published epoch-50 figure's test digits, in its order, every epoch
@@ -28,8 +28,8 @@ FIGURE_DIGITS = data.ARTICLE_DIGITS[50]  # the published epoch-50 figure's test 
 def parse_args(argv=None):
     parser = cli.ArgumentParser(prog='train.py', description='Train the resolution-independent sampling VAE on MNIST')
     cli.add_device_flag(parser)
-    parser.add_argument('--dimz', '-z', type=cli.positive_int, default=8, help='latent size (article: 8)')
-    parser.add_argument('--batchsize', '-b', type=cli.positive_int, default=64, help='images per step')
+    parser.add_argument('--dimz', '-z', type=cli.positive_int, default=8, help='latent size (default 8, the article\'s)')
+    parser.add_argument('--batchsize', '-b', type=cli.positive_int, default=64, help='images per step (default 64)')
     parser.add_argument('--epoch', '-e', type=cli.positive_int, default=None,
                         help='epochs to train (default 50; 3 with --test)')
     parser.add_argument('--out', '-o', default=None,
@@ -48,7 +48,7 @@ def parse_args(argv=None):
     parser.add_argument('--train-size', type=cli.positive_int, default=28,
                         help='train on MNIST area-averaged to NxN (N divides 28; default 28)')
     parser.add_argument('--grid', choices=('linspace', 'center'), default='linspace',
-                        help="(u, v) of the pixels: the article's linspace(-1, 1), or pixel centres (evaluate.py)")
+                        help="(u, v) of the pixels: the article's linspace(-1, 1) (default), or pixel centres (experiments/evaluate.py)")
     parser.add_argument('--footprint', type=cli.positive_int, default=1, metavar='K',
                         help='opt-in, with --grid center: compare each pixel with the mean of f over K x K points '
                              'of its area instead of f at its centre (default 1: the article)')
@@ -263,19 +263,18 @@ def main(argv=None):
     args = parse_args(argv)
     prog = 'train.py'
     try:
-        device = cli.device_for(args.gpu)
-        if args.tf32:
-            os.environ['CUPY_TF32'] = '1'  # CuPy reads it at its first float32 matrix product
-        cli.writable_directory(args.out)
-        numpy.random.seed(args.seed)  # shuffling, binarisation and z noise on CPU
-        if device.xp is not numpy:
-            device.xp.random.seed(args.seed)
-        trainer = build_trainer(args, device)
-        if not (args.resume and resume(trainer, args.resume, args.out)):
-            start_afresh(args.out, args.force)
-        trainer.run(show_loop_exception_msg=False)
-    except (cli.UsageError, data.DataFileError, ModelFileError) as e:
-        cli.fail(prog, str(e))
+        with cli.one_line_errors(prog):
+            device = cli.device_for(args.gpu)
+            if args.tf32:
+                os.environ['CUPY_TF32'] = '1'  # CuPy reads it at its first float32 matrix product
+            cli.writable_directory(args.out)
+            numpy.random.seed(args.seed)  # shuffling, binarisation and z noise on CPU
+            if device.xp is not numpy:
+                device.xp.random.seed(args.seed)
+            trainer = build_trainer(args, device)
+            if not (args.resume and resume(trainer, args.resume, args.out)):
+                start_afresh(args.out, args.force)
+            trainer.run(show_loop_exception_msg=False)
     except NonFiniteLoss as e:
         cli.fail(prog, str(e), status=1)
     except KeyboardInterrupt:

@@ -11,10 +11,10 @@ import numpy
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # when run as a script
-import compat  # noqa: E402,F401
+from svae import compat  # noqa: E402,F401
 import chainer  # noqa: E402
 
-from fastpath import FastSamplingDecoder
+from svae.fastpath import FastSamplingDecoder
 from model import SamplingDecoder, render
 
 DECODERS = [SamplingDecoder, FastSamplingDecoder]

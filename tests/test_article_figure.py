@@ -3,12 +3,12 @@ import numpy
 import pytest
 from PIL import Image
 
-import compat  # noqa: F401
+from svae import compat  # noqa: F401
 import chainer
 
 import compare_article
-import data
-import figures
+from svae import data
+from svae import figures
 from model import SamplingVAE, latent_means, render, save_model
 
 
@@ -40,7 +40,7 @@ def model_file(tmp_path_factory):
 def test_compare_prints_psnrs_by_hand_and_draws_truth_article_ours(model_file, tmp_path, capsys):
     from model import load_model
     out = str(tmp_path / 'cmp.png')
-    compare_article.main(['-m', model_file, '--epoch', '1', '--seed', '4', '-o', out])
+    compare_article.main(['-m', model_file, '--epoch', '1', '--encoding', 'binary', '--seed', '4', '-o', out])
     lines = capsys.readouterr().out.splitlines()
     model = load_model(model_file)
     digits = data.load_mnist('test')[0][data.ARTICLE_DIGITS[1]]
@@ -70,23 +70,25 @@ def test_compare_grey_encoding_and_seeds(model_file, tmp_path, capsys):
     def mean_row(*flags):
         compare_article.main(['-m', model_file, '-o', str(tmp_path / 'c.png'), *flags])
         return capsys.readouterr().out.splitlines()[-2]
-    binary = mean_row()
-    assert mean_row('--seed', '0') == binary  # seeded: the same twice
-    assert mean_row('--seed', '1') != binary
-    assert mean_row('--encoding', 'grey') != binary
+    binary = mean_row('--encoding', 'binary')
+    assert mean_row('--encoding', 'binary', '--seed', '0') == binary  # seeded: the same twice
+    assert mean_row('--encoding', 'binary', '--seed', '1') != binary
+    grey = mean_row()
+    assert grey != binary and mean_row('--encoding', 'grey') == grey
 
 
-def test_compare_default_output_is_beside_the_model(model_file, capsys):
-    import os
+def test_compare_default_output_is_renders_in_the_current_directory(model_file, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
     compare_article.main(['-m', model_file, '--epoch', '50'])
-    assert os.path.isfile(os.path.join(os.path.dirname(model_file), 'compare_epoch50.png'))
+    assert (tmp_path / 'renders' / 'compare_epoch50.png').is_file()
     capsys.readouterr()
 
 
 @pytest.mark.parametrize('argv,message', [
     (['--epoch', '2'], "argument --epoch/-e: invalid choice: 2 (choose from 1, 50)"),
     (['-m', 'nowhere.npz', '-o', 'x.png'], 'model file nowhere.npz does not exist'),
-    (['--seed', '-1'], "argument --seed: -1 must be a non-negative integer"),
+    (['--encoding', 'binary', '--seed', '-1'], "argument --seed: -1 must be a non-negative integer"),
+    (['--seed', '1'], '--seed applies to --encoding binary only'),
 ])
 def test_compare_mistakes_are_one_line(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

@@ -9,11 +9,11 @@ import types
 import numpy
 import pytest
 
-import compat  # noqa: F401
+from svae import compat  # noqa: F401
 import chainer
 
-import cli
-import fastpath
+from svae import cli
+from svae import fastpath
 import model
 
 
@@ -171,7 +171,7 @@ def test_check_output_file_messages(tmp_path):
 
 
 def test_provenance_names_the_commit_and_today(monkeypatch):
-    here = os.path.dirname(os.path.abspath(cli.__file__))
+    from svae import ROOT as here
     head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=here, capture_output=True, text=True)
     dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=here,
                            capture_output=True, text=True).stdout.strip()

@@ -15,7 +15,7 @@ def test_chainer_imports_without_numpy_sctypes():
     """As on NumPy 2: sctypes missing; the shim restores it and chainer imports."""
     out = python('import numpy\n'
                  'if hasattr(numpy, "sctypes"): del numpy.sctypes\n'
-                 'import compat, chainer, chainer.functions\n'
+                 'from svae import compat; import chainer, chainer.functions\n'
                  'print(sorted(numpy.sctypes), numpy.float32 in numpy.sctypes["float"])')
     assert out.strip() == "['complex', 'float', 'int', 'others', 'uint'] True"
 
@@ -25,7 +25,7 @@ def test_existing_sctypes_is_left_alone():
     out = python('import numpy\n'
                  'mine = {"int": [numpy.int64], "uint": [], "float": [numpy.float64], "complex": [], "others": []}\n'
                  'numpy.sctypes = mine\n'
-                 'import compat, chainer\n'
+                 'from svae import compat; import chainer\n'
                  'print(numpy.sctypes is mine)')
     assert out.strip() == 'True'
 
@@ -35,6 +35,6 @@ def test_chainer_imports_without_numpy_distutils_or_pkg_resources():
     out = python('import sys\n'
                  'sys.modules["numpy.distutils"] = None\n'
                  'sys.modules["pkg_resources"] = None\n'
-                 'import compat, chainer\n'
+                 'from svae import compat; import chainer\n'
                  'print(chainer.__version__)')
     assert out.strip() == '7.8.1'

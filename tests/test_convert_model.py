@@ -4,7 +4,7 @@ import os
 import numpy
 import pytest
 
-import compat  # noqa: F401
+from svae import compat  # noqa: F401
 
 import convert_model
 import render

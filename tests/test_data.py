@@ -1,7 +1,7 @@
 import numpy
 import pytest
 
-import data
+from svae import data
 
 
 def test_mnist_matches_chainers_get_mnist_layout():

@@ -9,15 +9,16 @@ import time
 import numpy
 import pytest
 
-import compat  # noqa: F401
+from svae import compat  # noqa: F401
 
 import train
 from conftest import ROOT
 from model import load_model
 
 
-def run(script, *args, check=True):
-    result = subprocess.run([sys.executable, script, *map(str, args)], cwd=ROOT, capture_output=True, text=True)
+def run(script, *args, check=True, cwd=ROOT):
+    result = subprocess.run([sys.executable, os.path.join(ROOT, script), *map(str, args)], cwd=cwd,
+                            capture_output=True, text=True)
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -188,31 +189,37 @@ def test_force_starts_afresh_and_drops_the_earlier_snapshots(tmp_path, capsys):
     assert load_model(str(tmp_path / 'model.npz')).n_latent == 2
 
 
-def test_render_without_m_uses_the_model_trained_here_else_the_committed_one(trained, tmp_path):
+def test_render_without_m_uses_the_model_trained_here_else_the_pretrained_one(trained, tmp_path):
+    """Started from any directory: the model trained there (result/model.npz), else the checkout's
+    pretrained model; the output goes to renders/ in that directory, never into the checkout."""
+    from svae import cli
     os.makedirs(tmp_path / 'result')
     os.symlink(trained / 'model.npz', tmp_path / 'result' / 'model.npz')
     render_py = os.path.join(ROOT, 'render.py')
     here = subprocess.run([sys.executable, render_py, '--resolution', '12', '-n', '2'], cwd=tmp_path,
                           capture_output=True, text=True)
     assert here.returncode == 0, here.stderr
-    assert here.stdout.split('\n')[:2] == ['model: result/model.npz',
-                                            os.path.join('result', 'renders', 'render_digits0-1_12x12.png')]
-    elsewhere = subprocess.run([sys.executable, render_py, '--resolution', '12', '-n', '2', '-o', 'x.png'],
-                               cwd=tmp_path / 'result' / 'renders', capture_output=True, text=True)
+    assert here.stdout.split('\n')[:2] == ['model: result/model.npz', os.path.join('renders', 'render_digits0-1_12x12.png')]
+    assert (tmp_path / 'renders' / 'render_digits0-1_12x12.png').is_file()
+    (tmp_path / 'elsewhere').mkdir()
+    elsewhere = subprocess.run([sys.executable, render_py, '--resolution', '12', '-n', '2'],
+                               cwd=tmp_path / 'elsewhere', capture_output=True, text=True)
     assert elsewhere.returncode == 0, elsewhere.stderr
-    assert elsewhere.stdout.split('\n')[0] == f'model: {os.path.join(ROOT, "results", "model.npz")}'
+    assert elsewhere.stdout.split('\n')[:2] == [f'model: {cli.PRETRAINED}',
+                                                 os.path.join('renders', 'render_digits0-1_12x12.png')]
+    assert (tmp_path / 'elsewhere' / 'renders' / 'render_digits0-1_12x12.png').is_file()
 
 
 def test_output_names_say_what_was_drawn(trained, tmp_path):
     """Defaults never collide: a region is not a plain render, random digits are named by index."""
     model = tmp_path / 'model.npz'
     os.symlink(trained / 'model.npz', model)
-    plain = run('render.py', '-m', model, '--resolution', 16, '-n', 1).stdout.split()
-    zoom = run('render.py', '-m', model, '--resolution', 16, '-n', 1, '--region', -0.5, 0, 0.5, 1).stdout.split()
-    assert plain[-1] == str(tmp_path / 'renders' / 'render_digits0-0_16x16.png')
-    assert zoom[-1] == str(tmp_path / 'renders' / 'render_digits0-0_16x16_region_-0.5_0_0.5_1.png')
+    plain = run('render.py', '-m', model, '--resolution', 16, '-n', 1, cwd=tmp_path).stdout.split()
+    zoom = run('render.py', '-m', model, '--resolution', 16, '-n', 1, '--region', -0.5, 0, 0.5, 1, cwd=tmp_path).stdout.split()
+    assert plain[-1] == os.path.join('renders', 'render_digits0-0_16x16.png')
+    assert zoom[-1] == os.path.join('renders', 'render_digits0-0_16x16_region_-0.5_0_0.5_1.png')
     walk = run('render.py', '-m', model, '--interpolate', 'random', 'random', '--seed', 3, '--frames', 2,
-               '--resolution', 8).stdout.split('\n')
+               '--resolution', 8, cwd=tmp_path).stdout.split('\n')
     rng = numpy.random.RandomState(3)
     a, b = rng.randint(10000), rng.randint(10000)
     assert walk[1] == f'test digits {a} -> {b}' and walk[2].endswith(f'interpolate_{a}_{b}_8x8.gif')

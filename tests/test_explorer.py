@@ -8,10 +8,10 @@ import time
 import numpy
 import pytest
 
-import compat  # noqa: F401
+from svae import compat  # noqa: F401
 
 import bench_web
-import data
+from svae import cli, data
 import export_web
 from conftest import ROOT
 from model import latent_means, load_model, render
@@ -26,7 +26,7 @@ if MISSING and os.environ.get('REQUIRE_BROWSER'):  # CI installs them: there a s
     raise RuntimeError(f'REQUIRE_BROWSER is set but {MISSING}')
 pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or '')
 
-MODEL = os.path.join(ROOT, 'results', 'model.npz')
+MODEL = cli.PRETRAINED
 BACKENDS = {'webgl': '', 'js': '&backend=js'}
 TOLERANCE = 2 / 255
 

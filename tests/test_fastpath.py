@@ -2,11 +2,11 @@
 import numpy
 import pytest
 
-import compat  # noqa: F401
+from svae import compat  # noqa: F401
 import chainer
 
 
-from fastpath import FastSamplingDecoder
+from svae.fastpath import FastSamplingDecoder
 from model import SamplingDecoder, SamplingVAE, render
 
 
@@ -72,7 +72,7 @@ def test_fast_render_equals_faithful_render():
 
 
 def test_split_rows_blocks_and_what_is_shared(monkeypatch):
-    import fastpath
+    from svae import fastpath
     calls = []
 
     def add(out, a, b):
@@ -103,7 +103,7 @@ def test_split_rows_blocks_and_what_is_shared(monkeypatch):
 
 
 def test_cpu_elementwise_steps_by_hand():
-    import fastpath
+    from svae import fastpath
     a = numpy.array([[-1.0, 2.0], [0.5, -3.0], [1.0, 1.0], [-2.0, 0.0]])
     b = numpy.array([0.5, 1.0])
     numpy.testing.assert_array_equal(fastpath._bias_relu(a.copy(), b), numpy.maximum(a + b, 0))
@@ -117,7 +117,7 @@ def test_cpu_elementwise_steps_by_hand():
 
 def test_workspace_reuses_a_buffer_only_of_the_same_shape_dtype_and_device():
     import types
-    import fastpath
+    from svae import fastpath
     space = fastpath.Workspace()
     first = space.take(numpy, 'h', (3, 4), numpy.float32)
     space.give(h=first)

@@ -1,13 +1,13 @@
 import numpy
 import pytest
 
-import compat  # noqa: F401
+from svae import compat  # noqa: F401
 import chainer
 import chainer.functions as F
 from chainer import gradient_check
 
 from conftest import gpu
-from fastpath import FastSamplingDecoder
+from svae.fastpath import FastSamplingDecoder
 from model import SamplingDecoder, SamplingVAE, binarize, latent_means, pixel_coordinates, render
 
 

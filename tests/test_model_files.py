@@ -4,7 +4,7 @@ import os
 import numpy
 import pytest
 
-import compat  # noqa: F401
+from svae import compat  # noqa: F401
 
 from model import COORDINATES, ModelFileError, SamplingVAE, load_model, save_model
 
@@ -110,7 +110,7 @@ def test_a_bad_array_header_and_wrong_keys_are_named(arrays, tmp_path):
 
 
 def test_the_caller_chooses_the_decoder(arrays, tmp_path):
-    from fastpath import FastSamplingDecoder
+    from svae.fastpath import FastSamplingDecoder
     from model import SamplingDecoder
     path = write(tmp_path, arrays)
     assert type(load_model(path).decoder) is SamplingDecoder

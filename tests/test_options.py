@@ -2,7 +2,7 @@
 import numpy
 import pytest
 
-import compat  # noqa: F401
+from svae import compat  # noqa: F401
 import chainer
 import chainer.functions as F
 from chainer import gradient_check
@@ -160,28 +160,26 @@ def test_sweep_counts_a_runs_epochs_by_its_log(tmp_path):
 def test_sweep_at_x4_trains_scores_and_draws_at_7x7(tmp_path, monkeypatch, capsys):
     import os
     import matplotlib.pyplot as plt
-    import data
-    import evaluate
-    import figures
+    from svae import data, figures, measure
     import sweep
-    monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # train.py is run by its path
+    monkeypatch.chdir(tmp_path)  # sweep.py finds train.py from anywhere
     runs, table, figure = tmp_path / 'runs', tmp_path / 'x4.md', tmp_path / 'x4.png'
     argv = ['--train-missing', '--train-size', '7', '--latents', '3', '--footprints', '1', '--free-bits', '0.5',
             '-e', '1', '--n-train', '64', '-n', '12', '--runs', str(runs), '-o', str(table), '--figure', str(figure)]
     sweep.main(argv)
     lines = table.read_text().splitlines()
     assert lines[0] == '# Sweep at x4: what would it take for f(u, v, z) to beat interpolation?'
-    assert '--train-size 7 --grid center' in lines[3] and lines[7].startswith('| z3_point_freebits0.5 | 3 | 1x1 | 0.5 |')
+    assert '--train-size 7 --grid center' in lines[3] and lines[7].startswith('| z3_point_freebits0.5 | 3 | 1x1 | 0.5 | 1 |')
     truth = data.load_mnist('test')[0][:12, 0]
     low = data.downsample(truth[:, None], 7)[:, 0]
     model = load_model(str(runs / 'z3_point_freebits0.5' / 'model.npz'))
     assert model.n_in == 49 and model.centers
-    ours = evaluate.model_render(model, low[:, None], 28)
-    assert lines[7].split(' | ')[4] == f'{evaluate.psnr(ours, truth):.2f}'
-    bicubic = evaluate.resize(low, 28, 'bicubic')
-    assert f'| (b) bicubic upsampling of the 7x7 input | {evaluate.psnr(bicubic, truth):.2f} |' in '\n'.join(lines)
-    image = numpy.round(plt.imread(str(figure))[..., 0] * 255)  # rows: truth, 7x7 input, bicubic, best, first (here the same model)
-    expected = figures.tile(numpy.concatenate([truth[:8], figures.upscale_nearest(low[:8], 28, 28), bicubic[:8], ours[:8],
+    ours = measure.model_render(model, low[:, None], 28)
+    assert lines[7].split(' | ')[5] == f'{measure.psnr(ours, truth):.2f}'
+    lanczos = measure.resize(low, 28, 'lanczos')
+    assert f'| (b) lanczos upsampling of the 7x7 input | {measure.psnr(lanczos, truth):.2f} |' in '\n'.join(lines)
+    image = numpy.round(plt.imread(str(figure))[..., 0] * 255)  # rows: truth, 7x7 input, Lanczos, best, first (here the same model)
+    expected = figures.tile(numpy.concatenate([truth[:8], figures.upscale_nearest(low[:8], 28, 28), lanczos[:8], ours[:8],
                                                ours[:8]]), cols=8)
     assert numpy.array_equal(image, figures.to_rgb(expected)[..., 0])
     capsys.readouterr()

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+import compare_article
 import convert_model
 import evaluate
 import render
@@ -17,7 +18,7 @@ import train
 from conftest import ROOT
 
 README = open(os.path.join(ROOT, 'README.md'), encoding='utf-8').read()
-SET_UP = README[:README.index('\n## ')]  # the commands at the top, before the first section
+SET_UP = README[README.index('\n## Set up\n'):].split('\n## ')[1]  # the section with the two set-up commands
 
 # python3 -m venv DIR makes DIR/bin/pip and DIR/bin/python that log their argv and PIP_CONSTRAINT.
 STAND_IN = r'''#!/bin/sh
@@ -60,20 +61,19 @@ def paste(command, tmp_path):
         return [json.loads(line) for line in f]
 
 
-def test_the_set_up_commands_are_three_single_lines():
+def test_the_set_up_commands_are_two_single_lines():
     blocks = bash_blocks(SET_UP)
-    assert len(blocks) == 3 and all('\n' not in block for block in blocks), blocks
+    assert len(blocks) == 2 and all('\n' not in block for block in blocks), blocks
 
 
-@pytest.mark.parametrize('which,extra,device', [(0, '.', '-1'), (2, '.[cuda13]', '0')])
-def test_train_and_render_lines_reach_each_step(which, extra, device, tmp_path):
-    steps = paste(bash_blocks(SET_UP)[which], tmp_path)
+def test_the_train_and_render_line_reaches_each_step(tmp_path):
+    steps = paste(bash_blocks(SET_UP)[0], tmp_path)
     assert [s['tool'] for s in steps] == ['pip', 'python', 'python']
     pip, training, rendering = steps
-    assert pip['argv'] == ['install', '-q', '-e', extra] and pip['PIP_CONSTRAINT'] == 'constraints.txt'
+    assert pip['argv'] == ['install', '-q', '-e', '.'] and pip['PIP_CONSTRAINT'] == 'constraints.txt'
     assert training['argv'][0] == 'train.py' and rendering['argv'][0] == 'render.py'
     for step, parse_args in ((training, train.parse_args), (rendering, render.parse_args)):
-        assert parse_args(step['argv'][1:]).gpu == int(device), step
+        assert parse_args(step['argv'][1:]).gpu == -1, step
     assert train.parse_args(training['argv'][1:]).out == 'result'
     assert render.parse_args(rendering['argv'][1:]).model is None  # so it finds result/model.npz
 
@@ -90,26 +90,72 @@ def test_ci_runs_the_readmes_test_line():
         assert bash_blocks(SET_UP)[1] in f.read()
 
 
+def setup_arguments():
+    """What setup.py hands to setuptools.setup."""
+    import setuptools
+    seen = {}
+    original, setuptools.setup = setuptools.setup, lambda **kwargs: seen.update(kwargs)
+    try:
+        with open(os.path.join(ROOT, 'setup.py')) as f:
+            exec(compile(f.read(), 'setup.py', 'exec'), {'__name__': '__main__'})
+    finally:
+        setuptools.setup = original
+    return seen
+
+
+def test_the_gpu_extras_bring_the_cuda_libraries_as_readme_says():
+    extras = setup_arguments()['extras_require']
+    assert extras['cuda13'] == ['cupy-cuda13x[ctk]'] and extras['cuda12'] == ['cupy-cuda12x[ctk]']
+    assert "pip install -e '.[cuda13]'" in README and "'.[cuda12]'" in README
+
+
+def test_pip_install_puts_no_module_of_ours_into_site_packages(tmp_path):
+    """The code travels as the checkout; a non-editable install of it adds its metadata and nothing else."""
+    import shutil
+    tracked = subprocess.run(['git', 'ls-files', '*.py', '*.cfg', '*.txt'], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    source = tmp_path / 'source'
+    for path in tracked:
+        (source / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(os.path.join(ROOT, path), source / path)
+    target = tmp_path / 'site-packages'
+    env = dict(os.environ, PIP_CONSTRAINT=str(source / 'constraints.txt'))
+    subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps', '--target', str(target), str(source)],
+                   check=True, env=env, capture_output=True)
+    assert [p.name for p in target.iterdir()] == ['sampling_vae-0.1.0.dist-info']
+
+
 PARSERS = {'train.py': train.parse_args, 'render.py': render.parse_args, 'evaluate.py': evaluate.parse_args,
-           'convert_model.py': convert_model.parse_args}
-USAGE_LINES = [line for block in bash_blocks(README[len(SET_UP):]) for line in block.split('\n')
-               if line.split()[:2] and line.split()[0] == 'python' and line.split()[1] in PARSERS]
+           'convert_model.py': convert_model.parse_args, 'compare_article.py': compare_article.parse_args}
+USAGE_LINES = [line for block in bash_blocks(README.split('\n## Set up\n')[1].split('\n## ', 1)[1])
+               for line in block.split('\n') if line.split()[:1] == ['python']]
+
+
+def script_of(argv):
+    return os.path.basename(argv[1])
+
+
+def test_the_usage_lines_are_those_of_known_scripts():
+    assert len(USAGE_LINES) >= 10 and all(script_of(shlex.split(line, comments=True)) in PARSERS for line in USAGE_LINES)
 
 
 @pytest.mark.parametrize('line', USAGE_LINES)
 def test_every_usage_line_parses(line):
     argv = shlex.split(line, comments=True)
-    PARSERS[argv[1]](argv[2:])
+    assert os.path.isfile(os.path.join(ROOT, argv[1])), line
+    PARSERS[script_of(argv)](argv[2:])
 
 
-def test_no_usage_line_writes_over_a_committed_file():
+def test_no_usage_line_writes_into_the_checkouts_committed_files():
     tracked = set(subprocess.run(['git', 'ls-files'], cwd=ROOT, capture_output=True, text=True, check=True)
                   .stdout.split())
     for line in USAGE_LINES:
         argv = shlex.split(line, comments=True)
-        args = PARSERS[argv[1]](argv[2:])
-        if argv[1] == 'train.py':
+        args = PARSERS[script_of(argv)](argv[2:])
+        if script_of(argv) == 'train.py':
             assert not any(path.startswith(args.out.rstrip('/') + '/') for path in tracked), line
-        elif argv[1] == 'render.py' and not args.out:
-            name = render.default_name(args)
-            assert not any(path.endswith('/' + name) or path == name for path in tracked), line
+        elif script_of(argv) == 'render.py':
+            out = args.out or os.path.join('renders', render.default_name(args))
+            assert out not in tracked and not out.startswith('results/'), line
+        elif script_of(argv) == 'compare_article.py':
+            assert args.out not in tracked and not args.out.startswith('results/'), line

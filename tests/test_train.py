@@ -7,13 +7,13 @@ import shutil
 import numpy
 import pytest
 
-import compat  # noqa: F401
+from svae import compat  # noqa: F401
 import chainer
 from chainer import training
 
-import cli
-import data
-import figures
+from svae import cli
+from svae import data
+from svae import figures
 import train
 from model import SamplingVAE, latent_means, load_model, render
 

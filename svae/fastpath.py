@@ -14,7 +14,7 @@ tests/test_fastpath.py checks outputs and every gradient against SamplingDecoder
 import concurrent.futures
 import os
 
-import compat  # noqa: F401  (before numpy and chainer: see compat.py)
+from svae import compat  # noqa: F401  (before numpy and chainer: see svae/compat.py)
 import numpy
 
 import chainer

@@ -1,16 +1,22 @@
-"""What train.py and render.py share: argument parsing that answers in one line, and device choice."""
+"""What the scripts share: argument parsing and errors that answer in one line, device choice, paths."""
 import argparse
+import contextlib
 import datetime
 import os
 import subprocess
 import sys
 
-import compat  # noqa: F401  (before numpy and chainer: see compat.py)
+from svae import ROOT, compat  # noqa: F401  (compat before numpy and chainer: see svae/compat.py)
 import chainer
 import numpy
 
-import fastpath
+from svae import data, fastpath
 import model
+
+# The pretrained model committed with the checkout: the article's run (results/README.md).
+PRETRAINED = os.path.join(ROOT, 'results', 'article_8_epochs', 'model.npz')
+# Without -m: the model train.py writes by default in the current directory, else the pretrained one.
+DEFAULT_MODELS = (os.path.join('result', 'model.npz'), PRETRAINED)
 
 
 class UsageError(Exception):
@@ -27,6 +33,33 @@ class ArgumentParser(argparse.ArgumentParser):
 def fail(prog, message, status=2):
     sys.stderr.write(f'{prog}: error: {message}\n')
     sys.exit(status)
+
+
+@contextlib.contextmanager
+def one_line_errors(prog, hint=''):
+    """The one place where a user's mistake or a missing or corrupt file ends a script: one line on
+    stderr (with `hint` appended) and exit status 2, never a traceback."""
+    try:
+        yield
+    except (UsageError, data.DataFileError, model.ModelFileError) as e:
+        fail(prog, str(e) + hint)
+
+
+def model_path(given):
+    """-m, or the first default model that exists; a UsageError naming where it looked otherwise."""
+    if given:
+        return given
+    for path in DEFAULT_MODELS:
+        if os.path.isfile(path):
+            return path
+    looked = ' and '.join(os.path.abspath(p) for p in DEFAULT_MODELS)
+    raise UsageError(f'no model file given (-m) and none at {looked}')
+
+
+def shown_path(path):
+    """A path as a user reads it: relative to the current directory when it lies below it, else absolute."""
+    relative = os.path.relpath(os.path.abspath(path))
+    return os.path.abspath(path) if relative.startswith(os.pardir) else relative
 
 
 def _int_at_least(text, lowest, name):
@@ -79,7 +112,8 @@ def resolution(text):
 
 def add_device_flag(parser):
     parser.add_argument('--gpu', '-g', type=int, default=-1,
-                        help='GPU id (negative: CPU). A GPU needs CuPy: pip install .[cuda12] or .[cuda13]')
+                        help="GPU id, negative for the CPU (default -1). A GPU needs CuPy: pip install -e '.[cuda13]' "
+                             "or '.[cuda12]'")
 
 
 def add_decoder_flag(parser):
@@ -152,7 +186,7 @@ def writable_directory(path):
 
 def provenance():
     """'commit abc1234, 2026-11-28' for labelling a result (commit 'unknown' outside a git checkout)."""
-    here = os.path.dirname(os.path.abspath(__file__))
+    here = ROOT
     try:
         commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=here, capture_output=True,
                                 text=True, check=True).stdout.strip()

@@ -1,21 +1,23 @@
-"""Speed and exactness of the explorer page (export_web.py) in headless Chromium, both backends.
+"""Speed and exactness of the explorer page (tools/export_web.py) in headless Chromium, both backends.
 
-    python bench_web.py                                  # frame times at 256x256 and 1024x1024, max pixel error
-    python bench_web.py --screenshot results/explorer.png --page results/explorer.html
+    python experiments/bench_web.py                      # frame times at 256x256 and 1024x1024, max pixel error
+    python experiments/bench_web.py --screenshot result/explorer.png --page results/explorer/explorer.html
 
 Needs Debian's chromium and chromium-driver and the selenium package (pip install -e .[test]). Here
 WebGL2 runs on SwiftShader, Chromium's software renderer, so its times are a CPU's, not a GPU's.
 """
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 
-import compat  # noqa: F401  (before numpy and chainer: see compat.py)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout: model.py, svae/
+from svae import ROOT, compat  # noqa: F401  (compat before numpy and chainer: see svae/compat.py)
 import numpy
 
-import cli
-import export_web
+from svae import cli
 from model import load_model, render
 
 FLAGS = ('--headless', '--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--window-size=1000,760')
@@ -23,7 +25,8 @@ FLAGS = ('--headless', '--no-sandbox', '--use-angle=swiftshader', '--enable-unsa
 
 def parse_args(argv=None):
     parser = cli.ArgumentParser(prog='bench_web.py', description=__doc__.split('\n')[0])
-    parser.add_argument('--model', '-m', default=os.path.join('results', 'model.npz'), help='model to export')
+    parser.add_argument('--model', '-m', default=cli.PRETRAINED,
+                        help='model to export (default: the pretrained model in results/)')
     parser.add_argument('--page', default=None, help='an exported page to measure (default: export --model afresh)')
     parser.add_argument('--sizes', type=cli.positive_int, nargs='+', default=[256, 1024], help='square frame sizes')
     parser.add_argument('--screenshot', default=None, help='also save a screenshot of the page (PNG)')
@@ -64,12 +67,21 @@ def max_error(driver, model, page, query):
     return worst
 
 
+def export_page(model_path):
+    """The page tools/export_web.py writes for the model, in a temporary directory."""
+    page = os.path.join(tempfile.mkdtemp(), 'explorer.html')
+    subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'export_web.py'), '-m', model_path, '-o', page,
+                    '--digits', '300'], check=True, stdout=subprocess.DEVNULL)
+    return page
+
+
 def main(argv=None):
     args = parse_args(argv)
     if not (shutil.which('chromium') and shutil.which('chromedriver')):
         cli.fail('bench_web.py', 'needs chromium and chromedriver (apt-get install chromium chromium-driver)')
-    page = args.page or export_web.export(args.model, os.path.join(tempfile.mkdtemp(), 'explorer.html'), 300)
-    model = load_model(args.model)
+    with cli.one_line_errors('bench_web.py'):
+        model = load_model(args.model)
+    page = args.page or export_page(args.model)
     driver = browser()
     try:
         print(f'page {page}: {os.path.getsize(page) / 2**20:.2f} MiB')

@@ -2,16 +2,16 @@
 import hashlib
 import os
 
-import compat  # noqa: F401  (before numpy and chainer: see compat.py)
+from svae import ROOT, compat  # noqa: F401  (compat before numpy and chainer: see svae/compat.py)
 import numpy
 
-MNIST_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'mnist.npz')
+MNIST_PATH = os.path.join(ROOT, 'data', 'mnist.npz')
 MNIST_TEST_SIZE = 10000
 MNIST_SHA256 = '06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64'
 
 # The article's published figures (data/article/, MIT licence there): after epoch N, the MNIST test
 # digits of these indices in row-major order (matched pixel for pixel against x_test).
-ARTICLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'article')
+ARTICLE_DIR = os.path.join(ROOT, 'data', 'article')
 ARTICLE_DIGITS = {
     1: [9077, 3578, 7837, 9242, 9267, 425, 4701, 3548, 2207, 2506, 5126, 3833, 3638, 1072, 8952, 9231],
     50: [8066, 1211, 9647, 2345, 6370, 2133, 6067, 9695, 1931, 4832, 9342, 8556, 3488, 2090, 7461, 7632],

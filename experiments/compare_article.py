@@ -3,41 +3,49 @@
 Writes one picture, the true digits (6x nearest) | the article's renders | this model's renders, each
 a 4x4 grid as published, and prints the PSNR of both renders against the true digits and between them.
 
-    python compare_article.py --epoch 50                        # results/model.npz against the epoch-50 figure
-    python compare_article.py --epoch 1 -m result/model.npz     # a model of yours against the epoch-1 figure
+    python experiments/compare_article.py --epoch 50                     # the pretrained model, epoch-50 figure
+    python experiments/compare_article.py --epoch 1 -m result/model.npz  # a model of yours, epoch-1 figure
 """
 import os
+import sys
 
-import compat  # noqa: F401  (before numpy and chainer: see compat.py)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout: model.py, svae/
+from svae import compat  # noqa: F401  (before numpy and chainer: see svae/compat.py)
 import numpy
 
 import chainer
 
-import cli
-import data
-import figures
-from model import ModelFileError, binarize, latent_means, load_model, render
+from svae import cli
+from svae import data
+from svae import figures
+from svae.measure import psnr
+from model import binarize, latent_means, load_model, render
 
 SIZE = 168  # the published cells: 28x28 digits rendered at 6x
 
 
 def parse_args(argv=None):
     parser = cli.ArgumentParser(prog='compare_article.py', description="A model's renders beside the article's figure")
-    parser.add_argument('--model', '-m', default=os.path.join('results', 'model.npz'),
-                        help='the model (default results/model.npz)')
+    parser.add_argument('--model', '-m', default=cli.PRETRAINED,
+                        help='the model (default: the pretrained model in results/)')
     parser.add_argument('--epoch', '-e', type=int, choices=sorted(data.ARTICLE_DIGITS), default=50,
                         help="the published figure after epoch 1 or 50 (default 50)")
-    parser.add_argument('--encoding', choices=('binary', 'grey'), default='binary',
-                        help="the encoder's input: the article's random binarisation (seeded), or the grey digits")
-    parser.add_argument('--seed', type=cli.non_negative_int, default=0, help='seed of the binarisation (default 0)')
+    parser.add_argument('--encoding', choices=('grey', 'binary'), default='grey',
+                        help="the encoder's input: the grey digits, as render.py (default), or the article's "
+                             "random binarisation, seeded")
+    parser.add_argument('--seed', type=cli.non_negative_int, default=None,
+                        help='with --encoding binary: seed of the binarisation (default 0)')
     parser.add_argument('--validation', action='store_true',
                         help="also the validation loss over the 10000 test digits with this encoding, as the "
                              "article's Evaluator computes it (batches of 64)")
     parser.add_argument('--out', '-o', default=None,
-                        help='the picture, PNG (default compare_epochN.png beside the model)')
+                        help='the picture, PNG (default renders/compare_epochN.png in the current directory)')
     args = parser.parse_args(argv)
+    if args.seed is not None and args.encoding != 'binary':
+        parser.error('--seed applies to --encoding binary only')
+    args.seed = args.seed or 0
     if args.out is None:
-        args.out = os.path.join(os.path.dirname(args.model), f'compare_epoch{args.epoch}.png')
+        args.out = os.path.join('renders', f'compare_epoch{args.epoch}.png')
     return args
 
 
@@ -70,17 +78,17 @@ def psnr_table(truth, article, ours, indices):
     of ours against the article's."""
     lines = ['digit  test index  article vs true  ours vs true  ours vs article']
     for i, index in enumerate(indices):
-        pair = lambda a, b: figures.psnr(a[i:i + 1], b[i:i + 1])
+        pair = lambda a, b: psnr(a[i:i + 1], b[i:i + 1])
         lines.append(f'{i + 1:5d}  {index:10d}  {pair(article, truth):15.2f}  {pair(ours, truth):12.2f}  '
                      f'{pair(ours, article):15.2f}')
-    lines.append(f'{"mean":>17}  {figures.psnr(article, truth):15.2f}  {figures.psnr(ours, truth):12.2f}  '
-                 f'{figures.psnr(ours, article):15.2f}')
+    lines.append(f'{"mean":>17}  {psnr(article, truth):15.2f}  {psnr(ours, truth):12.2f}  '
+                 f'{psnr(ours, article):15.2f}')
     return lines
 
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
+    with cli.one_line_errors('compare_article.py'):
         cli.check_output_file(args.out, ('.png',))
         model = load_model(args.model)
         if model.n_in != 784:
@@ -91,8 +99,6 @@ def main(argv=None):
         truth = figures.upscale_nearest(digits[:, 0], SIZE, SIZE)
         article = data.article_figure(args.epoch)
         ours = our_renders(model, digits, args.encoding, args.seed)
-    except (cli.UsageError, data.DataFileError, ModelFileError) as e:
-        cli.fail('compare_article.py', str(e))
     grid = lambda images: figures.tile(images, 4, border=0, background=0.0)
     picture = figures.side_by_side(figures.side_by_side(grid(truth), grid(article)), grid(ours))
     figures.save_image(args.out, picture)

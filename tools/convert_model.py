@@ -7,12 +7,14 @@ turns such a model exactly into the same picture in the article's order: f(u, v,
     python convert_model.py old_model.npz model.npz
 """
 import os
+import sys
 
-import compat  # noqa: F401  (before numpy and chainer: see compat.py)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout: model.py, svae/
+from svae import compat  # noqa: F401  (before numpy and chainer: see svae/compat.py)
 import numpy
 
 
-import cli
+from svae import cli
 from model import COORDINATES, ModelFileError, load_model, read_arrays, to_article_order
 
 
@@ -43,11 +45,9 @@ def convert(source, target):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
+    with cli.one_line_errors('convert_model.py'):
         cli.writable_directory(os.path.dirname(os.path.abspath(args.target)))
         convert(args.source, args.target)
-    except (cli.UsageError, ModelFileError) as e:
-        cli.fail('convert_model.py', str(e))
     print(f'wrote {args.target} ({COORDINATES})')
 
 

@@ -11,17 +11,19 @@ by the decoder's FLOP per image.
 """
 import json
 import os
+import sys
 import time
 import tracemalloc
 
-import compat  # noqa: F401  (before numpy and chainer: see compat.py)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout: model.py, svae/
+from svae import compat  # noqa: F401  (before numpy and chainer: see svae/compat.py)
 import numpy
 
 import chainer
 
-import cli
-import data
-from fastpath import FastSamplingDecoder
+from svae import cli
+from svae import data
+from svae.fastpath import FastSamplingDecoder
 from model import SamplingDecoder, SamplingVAE, latent_means, render
 
 POINTS = 28 * 28
@@ -174,11 +176,14 @@ def main(argv=None):
     if args.device in ('cpu', 'all'):
         devices.append(chainer.get_device('@numpy'))
     if args.device in ('gpu', 'all'):
-        try:
-            devices.append(cli.device_for(0))
-        except cli.UsageError as e:
-            if args.device == 'gpu':
-                cli.fail('bench.py', str(e))
+        if args.device == 'gpu':
+            with cli.one_line_errors('bench.py'):
+                devices.append(cli.device_for(0))
+        else:
+            try:
+                devices.append(cli.device_for(0))
+            except cli.UsageError:
+                pass  # all: the CPU only where no GPU is usable
     results = []
     for device in devices:
         result = bench_device(device, args.quick)

@@ -6,10 +6,10 @@ area average of f over a K x K footprint ('footprintK'), without or with free bi
 from its low-resolution input and compared with the true test digits, beside interpolation of that input
 and the mean training digit.
 
-    python sweep.py --train-missing                     # trains what is missing into result/sweep, then the table
-    python sweep.py --train-missing --runs results/sweep -o results/superres_sweep.md --figure results/superres_sweep.png
-    python sweep.py --train-missing --footprints 1 -e 5 --n-train 60000 --runs result/sweep_point5  # point training only
-    python sweep.py --train-missing --train-size 7 --runs result/sweep_x4   # x4: 7x7 -> 28x28
+    python experiments/sweep.py --train-missing         # trains what is missing into result/sweep, then the table
+    python experiments/sweep.py --train-missing --footprints 1 -e 5 --n-train 60000 --runs result/sweep_point5  # point training only
+    python experiments/sweep.py --train-missing --train-size 7 --runs result/sweep_x4   # x4: 7x7 -> 28x28
+    (the commands of the committed sweeps: results/sweeps/README.md)
 """
 import itertools
 import json
@@ -18,17 +18,18 @@ import subprocess
 import sys
 import time
 
-import compat  # noqa: F401  (before numpy and chainer: see compat.py)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout: model.py, svae/
+from svae import ROOT, compat  # noqa: F401  (compat before numpy and chainer: see svae/compat.py)
 import numpy
 
 import chainer
 import chainer.functions as F
 
-import cli
-import data
-import evaluate
-import figures
-from model import ModelFileError, load_model
+from svae import cli
+from svae import data
+from svae import figures
+from svae.measure import RESAMPLERS, bernoulli_nll, model_render, psnr, resize
+from model import load_model
 
 def parse_args(argv=None):
     parser = cli.ArgumentParser(prog='sweep.py', description=__doc__.split('\n')[0])
@@ -45,8 +46,10 @@ def parse_args(argv=None):
     parser.add_argument('--epoch', '-e', type=cli.positive_int, default=2, help='epochs for every model (default 2)')
     parser.add_argument('--n-train', type=cli.positive_int, default=20000, help='training images (default 20000)')
     parser.add_argument('-n', type=cli.positive_int, default=10000, help='test digits to evaluate (default all)')
-    parser.add_argument('--out', '-o', default=os.path.join('result', 'superres_sweep.md'), help='the table, .md')
-    parser.add_argument('--figure', default=os.path.join('result', 'superres_sweep.png'), help='the figure, .png')
+    parser.add_argument('--out', '-o', default=os.path.join('result', 'superres_sweep.md'),
+                        help='the table, .md (default result/superres_sweep.md)')
+    parser.add_argument('--figure', default=os.path.join('result', 'superres_sweep.png'),
+                        help='the figure, .png (default result/superres_sweep.png)')
     cli.add_device_flag(parser)
     return parser.parse_args(argv)
 
@@ -75,7 +78,7 @@ def train_missing(args):
     for name, flags in configurations(args):
         out = os.path.join(args.runs, name)
         if trained_epochs(out) < args.epoch:
-            command = [sys.executable, 'train.py', '-g', str(args.gpu), '-e', str(args.epoch), '--n-train',
+            command = [sys.executable, os.path.join(ROOT, 'train.py'), '-g', str(args.gpu), '-e', str(args.epoch), '--n-train',
                        str(args.n_train), '--train-size', str(args.train_size), '--grid', 'center', '--resolution', '28',
                        '--no-progress', '-r', 'auto', '-o', out] + flags  # -r auto: a crashed run resumes
             print(' '.join(command[1:]), flush=True)
@@ -104,11 +107,12 @@ def rows_for(args, device, truth, low):
             raise cli.UsageError(f'{path} was trained on {model.n_in} input pixels, not '
                                  f'{args.train_size}x{args.train_size} (--train-size {args.train_size})')
         model.to_device(device)
-        rendered = evaluate.model_render(model, low[:, None], 28)
-        own = numpy.clip(evaluate.resize(evaluate.model_render(model, low[:, None], args.train_size), 28, 'bicubic'), 0, 1)
+        rendered = model_render(model, low[:, None], 28)
+        own = resize(model_render(model, low[:, None], args.train_size), 28, 'bicubic')
         kl, active = latent_use(model, low[:, None])
-        rows[name] = {'a': rendered, 'c': own, 'kl': kl, 'active': active, 'n_latent': model.n_latent}
-        print(f'{name}: (a) {evaluate.psnr(rendered, truth):.2f} dB, KL {kl:.2f} nats, {active} active', flush=True)
+        rows[name] = {'a': rendered, 'c': own, 'kl': kl, 'active': active, 'n_latent': model.n_latent,
+                      'epochs': trained_epochs(os.path.dirname(path))}
+        print(f'{name}: (a) {psnr(rendered, truth):.2f} dB, KL {kl:.2f} nats, {active} active', flush=True)
     return rows
 
 
@@ -116,32 +120,31 @@ def markdown(args, rows, baselines, truth, info):
     size = args.train_size
     lines = [f'# Sweep at x{28 // size}: what would it take for f(u, v, z) to beat interpolation?', '',
              f'Produced by `{info["command"]}` in {info["seconds"]:.0f} s on {info["device"]}, {info["provenance"]}.',
-             f'Every model: {args.epoch} epochs on the first {args.n_train} training images area-averaged to '
-             f'{size}x{size}, pixel-centre grid, batch 64, Adam, seed 0, trained by `python train.py -e {args.epoch} '
-             f'--n-train {args.n_train} --train-size {size} --grid center -z Z --footprint K --free-bits NATS` into '
-             f'`{args.runs}/NAME`. Test digits: {len(truth)}; PSNR and NLL as in `superres.md`. KL: mean '
+             f'Models: `{args.runs}/NAME`, trained where missing by `python train.py -e {args.epoch} '
+             f'--n-train {args.n_train} --train-size {size} --grid center -z Z --footprint K --free-bits NATS` '
+             '(pixel-centre grid, batch 64, Adam, seed 0); epochs: as their logs say. '
+             f'Test digits: {len(truth)}; PSNR and NLL as in `superres.md`. KL: mean '
              'KL(q(z|x) || p(z)) over the test inputs, nats; active: latent dimensions whose E[z_d | x] varies '
              'over the test inputs (variance > 0.01).', '',
-             '| model (NAME) | z | footprint | free bits | (a) PSNR (dB) | (a) NLL | (c) PSNR (dB) | KL (nats) | active |',
-             '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+             '| model (NAME) | z | footprint | free bits | epochs | (a) PSNR (dB) | (a) NLL | (c) PSNR (dB) | KL (nats) | active |',
+             '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
     for name, row in rows.items():
         footprint = name.split('_')[1]
         lines.append(f'| {name} | {row["n_latent"]} | {"1x1" if footprint == "point" else "%sx%s" % (footprint[9:], footprint[9:])} '
-                     f'| {name.split("freebits")[1]} | {evaluate.psnr(row["a"], truth):.2f} | '
-                     f'{evaluate.bernoulli_nll(row["a"], truth):.4f} | {evaluate.psnr(row["c"], truth):.2f} | '
+                     f'| {name.split("freebits")[1]} | {row["epochs"]} | {psnr(row["a"], truth):.2f} | '
+                     f'{bernoulli_nll(row["a"], truth):.4f} | {psnr(row["c"], truth):.2f} | '
                      f'{row["kl"]:.2f} | {row["active"]} |')
     lines += ['', '| baseline | PSNR (dB) | NLL |', '| --- | ---: | ---: |']
-    lines += [f'| {name} | {evaluate.psnr(p, truth):.2f} | {evaluate.bernoulli_nll(p, truth):.4f} |' for name, p in baselines.items()]
+    lines += [f'| {name} | {psnr(p, truth):.2f} | {bernoulli_nll(p, truth):.4f} |' for name, p in baselines.items()]
     lines += ['', f'(a): the model rendered at 28x28 from its {size}x{size} input. (c): bicubic upsampling of the model\'s own '
-              f'{size}x{size} rendering. Row (d) of `superres.md`, the 28x28 model of Results (z = 8, 8 epochs on all images), '
-              'reconstructs at 18.51 dB.', '']
+              f'{size}x{size} rendering.', '']
     return '\n'.join(lines)
 
 
 def main(argv=None):
     args = parse_args(argv)
     start, provenance = time.time(), cli.provenance()
-    try:
+    with cli.one_line_errors('sweep.py', '' if args.train_missing else ' (or run with --train-missing)'):
         cli.check_output_file(args.out, ('.md',))
         cli.check_output_file(args.figure, ('.png',))
         device = cli.device_for(args.gpu)
@@ -151,24 +154,22 @@ def main(argv=None):
         truth = x_test[:args.n, 0]
         size = args.train_size
         low = data.downsample(truth[:, None], size)[:, 0]
-        baselines = {f'(b) {method} upsampling of the {size}x{size} input': evaluate.resize(low, 28, method)
-                     for method in evaluate.RESAMPLERS}
+        baselines = {f'(b) {method} upsampling of the {size}x{size} input': resize(low, 28, method)
+                     for method in RESAMPLERS}
         baselines['floor: the mean training digit'] = numpy.broadcast_to(x_train[:args.n_train, 0].mean(axis=0), truth.shape)
         rows = rows_for(args, device, truth, low)
-    except (cli.UsageError, data.DataFileError, ModelFileError) as e:
-        cli.fail('sweep.py', str(e) + ('' if args.train_missing else ' (or run with --train-missing)'))
     info = {'command': 'python ' + ' '.join(['sweep.py'] + (argv if argv is not None else sys.argv[1:])),
             'seconds': time.time() - start, 'provenance': provenance,
             'device': f'GPU {args.gpu}' if args.gpu >= 0 else f'CPU ({os.cpu_count()} cores)'}
     with open(args.out, 'w') as f:
         f.write(markdown(args, rows, baselines, truth, info))
-    best = max(rows, key=lambda name: evaluate.psnr(rows[name]['a'], truth))
+    best = max(rows, key=lambda name: psnr(rows[name]['a'], truth))
     first = next(iter(rows))  # with the default lists: the first latent size, point, no free bits (the article's training)
-    panels = [truth[:8], figures.upscale_nearest(low[:8], 28, 28), baselines[f'(b) bicubic upsampling of the {size}x{size} input'][:8],
+    panels = [truth[:8], figures.upscale_nearest(low[:8], 28, 28), baselines[f'(b) lanczos upsampling of the {size}x{size} input'][:8],
               rows[best]['a'][:8], rows[first]['a'][:8]]
     figures.save_image(args.figure, figures.tile(numpy.concatenate(panels), cols=8))
     print(open(args.out).read())
-    print(f'best: {best}; figure rows: truth, input, bicubic, {best}, {first}\nwrote {args.out} and {args.figure}')
+    print(f'best: {best}; figure rows: truth, input, Lanczos, {best}, {first}\nwrote {args.out} and {args.figure}')
 
 
 if __name__ == '__main__':

@@ -16,28 +16,25 @@ import subprocess
 import sys
 import time
 
-import compat  # noqa: F401  (before numpy and chainer: see compat.py)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout: model.py, svae/
+from svae import ROOT, compat  # noqa: F401  (compat before numpy and chainer: see svae/compat.py)
 import numpy
-from PIL import Image
 
 import chainer
 import chainer.functions as F
 
-import cli
-import data
-import figures
-from figures import psnr  # noqa: F401  (sweep.py and the tests use evaluate.psnr)
-from model import ModelFileError, latent_means, load_model, render
-
-EPS = 1e-3  # probabilities are clipped to [EPS, 1 - EPS] for the NLL, so exact 0s of an interpolation stay finite
-RESAMPLERS = {'nearest': Image.NEAREST, 'bilinear': Image.BILINEAR, 'bicubic': Image.BICUBIC}
+from svae import cli
+from svae import data
+from svae import figures
+from svae.measure import EPS, RESAMPLERS, bernoulli_nll, model_render, psnr, resize
+from model import load_model
 
 
 def parse_args(argv=None):
     parser = cli.ArgumentParser(prog='evaluate.py', description='Super-resolution and likelihood evaluation')
-    parser.add_argument('--model', '-m', default=os.path.join('results', 'model.npz'),
-                        help='the model trained at 28x28 (default results/model.npz)')
-    parser.add_argument('--runs', default=os.path.join('results', 'superres'),
+    parser.add_argument('--model', '-m', default=cli.PRETRAINED,
+                        help='the model trained at 28x28 (default: the pretrained model in results/)')
+    parser.add_argument('--runs', default=os.path.join(ROOT, 'results', 'superres'),
                         help='where the x2 and x4 models live: RUNS/size14/model.npz, RUNS/size7/model.npz')
     parser.add_argument('--train-missing', action='store_true', help='train the x2 / x4 models that are missing')
     parser.add_argument('--epoch', '-e', type=cli.positive_int, default=10, help='epochs for --train-missing (default 10)')
@@ -54,30 +51,8 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-# ---- metrics ----
-
-def bernoulli_nll(p, truth):
-    """Mean per-pixel -[x log p + (1 - x) log(1 - p)] in nats, p clipped to [EPS, 1 - EPS]."""
-    p = numpy.clip(p, EPS, 1 - EPS)
-    return float(numpy.mean(-(truth * numpy.log(p) + (1 - truth) * numpy.log(1 - p))))
-
-
-# ---- predictions at 28x28 ----
-
-def resize(images, size, method):
-    """(N, h, w) -> (N, size, size) with Pillow's resampler (pixel-centre aligned), float32."""
-    return numpy.stack([numpy.asarray(Image.fromarray(image).resize((size, size), RESAMPLERS[method]))
-                        for image in images]).astype(numpy.float32)
-
-
-def model_render(model, x, size, batch=256):
-    """The model's probabilities at size x size for images x (encoded at z = mu), on the model's grid."""
-    return numpy.concatenate([render(model.decoder, latent_means(model, x[i:i + batch]), size, size,
-                                     centers=model.centers)[:, 0] for i in range(0, len(x), batch)])
-
-
 def superres_rows(model, truth, factor):
-    """Rows (a)-(c) of the table for one scale factor, and the figure's (input, bicubic, model) images."""
+    """Rows (a)-(c) of the table for one scale factor, and the figure's (input, Lanczos, model) images."""
     size = 28 // factor
     low = data.downsample(truth[:, None], size)[:, 0]
     ours = model_render(model, low[:, None], 28)
@@ -85,9 +60,8 @@ def superres_rows(model, truth, factor):
     for method in RESAMPLERS:
         rows[f'(b) {method} upsampling of the {size}x{size} input'] = resize(low, 28, method)
     own = model_render(model, low[:, None], size)
-    rows[f'(c) bicubic upsampling of the model\'s own {size}x{size} rendering'] = numpy.clip(
-        resize(own, 28, 'bicubic'), 0, 1)
-    return rows, (low, rows[f'(b) bicubic upsampling of the {size}x{size} input'], ours)
+    rows[f'(c) bicubic upsampling of the model\'s own {size}x{size} rendering'] = resize(own, 28, 'bicubic')
+    return rows, (low, rows[f'(b) lanczos upsampling of the {size}x{size} input'], ours)
 
 
 # ---- likelihood bounds of the 28x28 model ----
@@ -127,16 +101,16 @@ def train_missing(args):
         path = os.path.join(args.runs, f'size{size}', 'model.npz')
         if not os.path.exists(path):
             print(f'training the {size}x{size} model ({args.epoch} epochs) into {os.path.dirname(path)}', flush=True)
-            subprocess.run([sys.executable, 'train.py', '-g', str(args.gpu), '-e', str(args.epoch),
+            subprocess.run([sys.executable, os.path.join(ROOT, 'train.py'), '-g', str(args.gpu), '-e', str(args.epoch),
                             '--train-size', str(size), '--grid', 'center', '--resolution', '28', '--no-progress',
                             '-r', 'auto', '-o', os.path.dirname(path)], check=True)  # resumes a crashed run
 
 
 def figure(truth, cases, count=8):
-    """Per scale: rows truth, input (nearest-upscaled), bicubic, model; x2 above x4."""
+    """Per scale: rows truth, input (nearest-upscaled), Lanczos (the best interpolation), model; x2 above x4."""
     count, panels = min(count, len(truth)), []
-    for low, bicubic, ours in cases:
-        rows = [truth[:count], figures.upscale_nearest(low[:count], 28, 28), bicubic[:count], ours[:count]]
+    for low, lanczos, ours in cases:
+        rows = [truth[:count], figures.upscale_nearest(low[:count], 28, 28), lanczos[:count], ours[:count]]
         panels.append(figures.tile(numpy.concatenate(rows), cols=count))
     gap = numpy.full((3 * figures.BORDER, panels[0].shape[1]), 1.0, numpy.float32)
     return numpy.concatenate([panels[0], gap, panels[1]])
@@ -162,15 +136,15 @@ def markdown(results, likelihood, info):
               f'| grey levels (the training target) | {g_elbo:.2f} | {g_elbo_sub:.2f} | {g_iwae:.2f} |',
               f'| binarised, fixed seed (x > uniform) | {b_elbo:.2f} | {b_elbo_sub:.2f} | {b_iwae:.2f} |', '',
               'Only the binarised row is on the scale of published binarised-MNIST numbers (e.g. 86.76 nats for '
-              'a VAE with 50 latent units in the IWAE paper); this model has 8 latent units, was trained on grey '
-              'levels, and is not trained for that benchmark. The grey-level row is not comparable to them.', '']
+              f'a VAE with 50 latent units in the IWAE paper); this model has {info["n_latent"]} latent units and '
+              'grey levels as its reconstruction target. The grey-level row is not comparable to them.', '']
     return '\n'.join(lines)
 
 
 def main(argv=None):
     args = parse_args(argv)
     start, provenance = time.time(), cli.provenance()  # the code as it is when the run starts
-    try:
+    with cli.one_line_errors('evaluate.py', '' if args.train_missing else ' (or run with --train-missing)'):
         cli.check_output_file(args.out, ('.md',))
         cli.check_output_file(args.figure, ('.png',))
         device = cli.device_for(args.gpu)
@@ -192,12 +166,10 @@ def main(argv=None):
         binary = (truth > rng.uniform(size=truth.shape)).astype(numpy.float32)
         likelihood = (bounds(model28, truth[:, None], args.iwae_k, args.iwae_images, rng)
                       + bounds(model28, binary[:, None], args.iwae_k, args.iwae_images, rng))
-    except (cli.UsageError, data.DataFileError, ModelFileError) as e:
-        cli.fail('evaluate.py', str(e) + ('' if args.train_missing else ' (or run with --train-missing)'))
     info = {'command': 'python ' + ' '.join(['evaluate.py'] + (argv if argv is not None else sys.argv[1:])),
             'seconds': time.time() - start, 'n': len(truth), 'k': args.iwae_k, 'n_iwae': min(args.iwae_images, len(truth)),
             'device': f'GPU {args.gpu}' if args.gpu >= 0 else f'CPU ({os.cpu_count()} cores)',
-            'x2': paths[2], 'x4': paths[4], 'm28': args.model, 'provenance': provenance}
+            'x2': paths[2], 'x4': paths[4], 'm28': args.model, 'provenance': provenance, 'n_latent': model28.n_latent}
     report = markdown(results, likelihood, info)
     with open(args.out, 'w') as f:
         f.write(report)

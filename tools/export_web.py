@@ -1,7 +1,7 @@
 """Export a model as one self-contained HTML page that draws f(u, v, z) live in the browser.
 
-    python export_web.py                                  # renders/explorer.html beside the model
-    python export_web.py -o results/explorer.html         # the committed page, from results/model.npz
+    python tools/export_web.py                              # renders/explorer.html, of the pretrained model
+    python tools/export_web.py -o result/explorer.html      # another file
 
 The page embeds the decoder's weights, z = mu of the first --digits test digits and their 28x28
 originals, and colormap tables from matplotlib: no other file, no network. It evaluates the decoder
@@ -11,23 +11,24 @@ article's coordinate order, with the z part of linear1 computed once per frame (
 import base64
 import json
 import os
+import sys
 
-import compat  # noqa: F401  (before numpy and chainer: see compat.py)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout: model.py, svae/
+from svae import ROOT, compat  # noqa: F401  (compat before numpy and chainer: see svae/compat.py)
 import numpy
 
-import cli
-import data
-import render
-from model import COORDINATES, ModelFileError, latent_means, load_model
+from svae import cli
+from svae import data
+from model import COORDINATES, latent_means, load_model
 
-TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'web', 'explorer_template.html')
+TEMPLATE = os.path.join(ROOT, 'web', 'explorer_template.html')
 COLORMAPS = ('gray', 'magma', 'viridis', 'inferno', 'cividis', 'gray_r')
 
 
 def parse_args(argv=None):
     parser = cli.ArgumentParser(prog='export_web.py', description=__doc__.split('\n')[0])
     parser.add_argument('--model', '-m', default=None,
-                        help='model file (default: result/model.npz if it exists, else the committed results/model.npz)')
+                        help='model file (default: result/model.npz if it exists, else the pretrained model in results/)')
     parser.add_argument('--out', '-o', default=None, help='the page, .html (default: renders/explorer.html beside the model)')
     parser.add_argument('--digits', type=cli.positive_int, default=300,
                         help='test digits embedded, with their z = mu (default 300)')
@@ -80,14 +81,12 @@ def export(model_path, out, digits):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        path = render.model_path(args)
-        out = args.out or os.path.join(os.path.dirname(path), 'renders', 'explorer.html')
+    with cli.one_line_errors('export_web.py'):
+        path = cli.model_path(args.model)
+        out = args.out or os.path.join('renders', 'explorer.html')
         cli.check_output_file(out, ('.html',))
         export(path, out, args.digits)
-    except (cli.UsageError, data.DataFileError, ModelFileError) as e:
-        cli.fail('export_web.py', str(e))
-    print(f'model: {path}\n{out} ({os.path.getsize(out) / 2**20:.2f} MiB): open it in a browser')
+    print(f'model: {cli.shown_path(path)}\n{out} ({os.path.getsize(out) / 2**20:.2f} MiB): open it in a browser')
 
 
 if __name__ == '__main__':

@@ -73,12 +73,6 @@ def article_layout(originals, renders, cols=4):
     return numpy.concatenate([grid(upscale_nearest(originals, height, width)), grid(renders)], axis=0)
 
 
-def psnr(prediction, truth):
-    """Mean over images of 10 log10(1 / MSE), in dB (pixel values in [0, 1])."""
-    mse = ((prediction - truth) ** 2).reshape(len(truth), -1).mean(axis=1)
-    return float(numpy.mean(10 * numpy.log10(1.0 / numpy.maximum(mse, 1e-12))))
-
-
 def quantize(images):
     """Values in [0, 1] as a PNG written by save_image stores them (8 bits, rounded), back in [0, 1]."""
     return (numpy.clip(images, 0.0, 1.0) * 255 + 0.5).astype(numpy.uint8) / numpy.float32(255)
