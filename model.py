@@ -14,6 +14,8 @@ import chainer
 import chainer.functions as F
 import chainer.links as L
 
+from svae.files import atomic_path
+
 
 class SamplingDecoder(chainer.Chain):
     """f(u, v, z): a 4-layer fully connected net evaluated at every (u, v) point of the image."""
@@ -215,9 +217,8 @@ def save_model(model, path):
     arrays['centers'] = numpy.array(model.centers)
     arrays['footprint'] = numpy.array(model.footprint, dtype=numpy.int64)  # how it was trained
     arrays['free_bits'] = numpy.array(model.free_bits, dtype=numpy.float64)
-    tmp = path + '.tmp.npz'
-    numpy.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        numpy.savez_compressed(tmp, **arrays)
 
 
 def read_arrays(path):

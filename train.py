@@ -20,6 +20,7 @@ from chainer.training import extensions
 from svae import cli
 from svae import data
 from svae import figures
+from svae.files import WriteError, atomic_path
 from model import SamplingDecoder, SamplingVAE, ModelFileError, check_coordinates, latent_means, render, save_model
 
 FIGURE_DIGITS = data.ARTICLE_DIGITS[50]  # the published epoch-50 figure's test digits, in its order, every epoch
@@ -105,6 +106,20 @@ class StopOnNonfiniteLoss(training.Extension):
             epoch_detail, iteration, _ = pending[bad[0]]
             raise NonFiniteLoss(f'loss became {losses[bad[0]]} at epoch {math.ceil(epoch_detail)}, '
                                 f'iteration {iteration}; training stopped, last snapshot left intact')
+
+
+class AtomicPlotReport(extensions.PlotReport):
+    """PlotReport whose figure goes to a temporary file renamed over loss.png: a failed write keeps the
+    previous figure (Chainer's own writes the file in place)."""
+
+    def __call__(self, trainer):
+        final = self._file_name
+        with atomic_path(os.path.join(trainer.out, final)) as tmp:
+            self._file_name = os.path.relpath(tmp, trainer.out)
+            try:
+                super().__call__(trainer)
+            finally:
+                self._file_name = final
 
 
 class PlainText:
@@ -247,7 +262,7 @@ def build_trainer(args, device):
     trainer.extend(save_model_each_epoch(model, os.path.join(args.out, 'model.npz')))
     trainer.extend(epoch_figure(model, figure_digits, args.out, args.resolution, args.seed))
     trainer.extend(extensions.LogReport())
-    trainer.extend(extensions.PlotReport(['main/loss', 'validation/main/loss'], 'epoch', file_name='loss.png'))
+    trainer.extend(AtomicPlotReport(['main/loss', 'validation/main/loss'], 'epoch', file_name='loss.png'), name='PlotReport')
     terminal = sys.stdout.isatty()
     # the article's columns (x_loss per pixel, z_loss per latent dimension), then the negative ELBO in nats per image
     trainer.extend(extensions.PrintReport(['epoch', 'main/x_loss', 'validation/main/x_loss', 'main/z_loss',
@@ -274,7 +289,11 @@ def main(argv=None):
             trainer = build_trainer(args, device)
             if not (args.resume and resume(trainer, args.resume, args.out)):
                 start_afresh(args.out, args.force)
-            trainer.run(show_loop_exception_msg=False)
+            try:
+                trainer.run(show_loop_exception_msg=False)
+            except OSError as e:  # Chainer's snapshot and log writers, which write to a temporary directory first
+                raise WriteError(f'cannot write in {args.out} ({e.strerror or e}); the files written before are '
+                                 'intact: resume with -r auto once it can be written') from None
     except NonFiniteLoss as e:
         cli.fail(prog, str(e), status=1)
     except KeyboardInterrupt:

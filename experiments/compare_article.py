@@ -99,9 +99,8 @@ def main(argv=None):
         truth = figures.upscale_nearest(digits[:, 0], SIZE, SIZE)
         article = data.article_figure(args.epoch)
         ours = our_renders(model, digits, args.encoding, args.seed)
-    grid = lambda images: figures.tile(images, 4, border=0, background=0.0)
-    picture = figures.side_by_side(figures.side_by_side(grid(truth), grid(article)), grid(ours))
-    figures.save_image(args.out, picture)
+        grid = lambda images: figures.tile(images, 4, border=0, background=0.0)
+        figures.save_image(args.out, figures.side_by_side(figures.side_by_side(grid(truth), grid(article)), grid(ours)))
     print(f'{args.model} against the article\'s figure after epoch {args.epoch} ({args.encoding} encoding'
           + (f', seed {args.seed}' if args.encoding == 'binary' else '') + '): PSNR in dB')
     print('\n'.join(psnr_table(truth, article, ours, indices)))

@@ -26,6 +26,7 @@ import chainer.functions as F
 from svae import cli
 from svae import data
 from svae import figures
+from svae.files import write_text
 from svae.measure import EPS, RESAMPLERS, bernoulli_nll, model_render, psnr, resize
 from model import load_model
 
@@ -171,9 +172,9 @@ def main(argv=None):
             'device': f'GPU {args.gpu}' if args.gpu >= 0 else f'CPU ({os.cpu_count()} cores)',
             'x2': paths[2], 'x4': paths[4], 'm28': args.model, 'provenance': provenance, 'n_latent': model28.n_latent}
     report = markdown(results, likelihood, info)
-    with open(args.out, 'w') as f:
-        f.write(report)
-    figures.save_image(args.figure, figure(truth, cases))
+    with cli.one_line_errors('evaluate.py'):
+        write_text(args.out, report)
+        figures.save_image(args.figure, figure(truth, cases))
     print(report)
     print(f'wrote {args.out} and {args.figure}')
 

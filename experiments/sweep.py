@@ -28,6 +28,7 @@ import chainer.functions as F
 from svae import cli
 from svae import data
 from svae import figures
+from svae.files import write_text
 from svae.measure import RESAMPLERS, bernoulli_nll, model_render, psnr, resize
 from model import load_model
 
@@ -161,14 +162,15 @@ def main(argv=None):
     info = {'command': 'python ' + ' '.join(['sweep.py'] + (argv if argv is not None else sys.argv[1:])),
             'seconds': time.time() - start, 'provenance': provenance,
             'device': f'GPU {args.gpu}' if args.gpu >= 0 else f'CPU ({os.cpu_count()} cores)'}
-    with open(args.out, 'w') as f:
-        f.write(markdown(args, rows, baselines, truth, info))
+    report = markdown(args, rows, baselines, truth, info)
     best = max(rows, key=lambda name: psnr(rows[name]['a'], truth))
     first = next(iter(rows))  # with the default lists: the first latent size, point, no free bits (the article's training)
     panels = [truth[:8], figures.upscale_nearest(low[:8], 28, 28), baselines[f'(b) lanczos upsampling of the {size}x{size} input'][:8],
               rows[best]['a'][:8], rows[first]['a'][:8]]
-    figures.save_image(args.figure, figures.tile(numpy.concatenate(panels), cols=8))
-    print(open(args.out).read())
+    with cli.one_line_errors('sweep.py'):
+        write_text(args.out, report)
+        figures.save_image(args.figure, figures.tile(numpy.concatenate(panels), cols=8))
+    print(report)
     print(f'best: {best}; figure rows: truth, input, Lanczos, {best}, {first}\nwrote {args.out} and {args.figure}')
 
 

@@ -11,6 +11,7 @@ import chainer
 import numpy
 
 from svae import data, fastpath
+from svae.files import WriteError
 import model
 
 # The pretrained model committed with the checkout: the article's run (results/README.md).
@@ -37,12 +38,14 @@ def fail(prog, message, status=2):
 
 @contextlib.contextmanager
 def one_line_errors(prog, hint=''):
-    """The one place where a user's mistake or a missing or corrupt file ends a script: one line on
-    stderr (with `hint` appended) and exit status 2, never a traceback."""
+    """The one place where a user's mistake, a missing or corrupt file or a failed write ends a script:
+    one line on stderr and exit status 2 (`hint` appended), 1 for a failed write, never a traceback."""
     try:
         yield
     except (UsageError, data.DataFileError, model.ModelFileError) as e:
         fail(prog, str(e) + hint)
+    except WriteError as e:
+        fail(prog, str(e), status=1)
 
 
 def model_path(given):

@@ -6,6 +6,8 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
+from svae.files import atomic_path  # noqa: E402
+
 BORDER = 2  # pixels between grid cells
 BORDER_VALUE = 0.5  # mid grey, so cells stand apart in any colormap
 
@@ -54,7 +56,8 @@ def _make_parent(path):
 def save_image(path, image, colormap='gray'):
     """Write a 2-D array in [0, 1] as a PNG of exactly its size; returns the path."""
     _make_parent(path)
-    plt.imsave(path, to_rgb(image, colormap))
+    with atomic_path(path) as tmp:
+        plt.imsave(tmp, to_rgb(image, colormap))
     return path
 
 
@@ -83,5 +86,6 @@ def save_gif(path, frames, fps, colormap='gray'):
     from PIL import Image  # Pillow comes with matplotlib
     _make_parent(path)
     images = [Image.fromarray(to_rgb(frame, colormap)) for frame in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+    with atomic_path(path) as tmp:
+        images[0].save(tmp, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
     return path

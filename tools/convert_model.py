@@ -15,6 +15,7 @@ import numpy
 
 
 from svae import cli
+from svae.files import atomic_path
 from model import COORDINATES, ModelFileError, load_model, read_arrays, to_article_order
 
 
@@ -33,14 +34,9 @@ def convert(source, target):
         raise ModelFileError(f'{source} is not a model file of this project (no decoder/linear1/W)')
     if os.path.exists(target) and os.path.abspath(target) != os.path.abspath(source):
         raise cli.UsageError(f'{target} exists; choose another name (or give the source twice to replace it)')
-    tmp = target + '.tmp.npz'
-    numpy.savez_compressed(tmp, **to_article_order(arrays))
-    try:
+    with atomic_path(target) as tmp:
+        numpy.savez_compressed(tmp, **to_article_order(arrays))
         load_model(tmp)  # the result must load as a model of the new format
-    except ModelFileError:
-        os.remove(tmp)
-        raise
-    os.replace(tmp, target)
 
 
 def main(argv=None):

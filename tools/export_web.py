@@ -19,6 +19,7 @@ import numpy
 
 from svae import cli
 from svae import data
+from svae.files import write_text
 from model import COORDINATES, latent_means, load_model
 
 TEMPLATE = os.path.join(ROOT, 'web', 'explorer_template.html')
@@ -72,11 +73,7 @@ def export(model_path, out, digits):
         template = f.read()
     payload = json.dumps(page_data(model, originals)).replace('</', '<\\/')
     html = template.replace('/*MODEL_DATA*/{}', payload, 1)
-    tmp = out + '.tmp'
-    with open(tmp, 'w', encoding='utf-8') as f:
-        f.write(html)
-    os.replace(tmp, out)
-    return out
+    return write_text(out, html)
 
 
 def main(argv=None):
