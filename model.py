@@ -63,6 +63,7 @@ COORDINATES = 'u=row,v=column'  # the article's order: f(u_i, v_j, z) for the pi
 
 class SamplingVAE(chainer.Chain):
     """Encoder 784 -> 256 -> 256 -> (mu, ln_var); decoder SamplingDecoder; the article's objective."""
+    kind = 'sampling6x'  # the article's train.py --model name; model files record it
 
     def __init__(self, n_latent=8, n_in=784, n_hidden=256, centers=False, decoder_class=SamplingDecoder,
                  footprint=1, free_bits=0.0):
@@ -125,12 +126,24 @@ class SamplingVAE(chainer.Chain):
         else:
             rec = F.sum(footprint_nll(x, self.decode_footprints(z, x.shape), self.footprint)) / batchsize
         kl = F.gaussian_kl_divergence(mu, ln_var, reduce='sum') / batchsize
-        loss = rec + kl
-        chainer.report({'x_loss': rec / self.n_in, 'z_loss': kl / self.n_latent, 'loss': loss, 'rec': rec, 'kl': kl},
-                       self)
+        loss = report_losses(self, rec, kl)
         if self.free_bits and chainer.config.train:
             loss = rec + free_bits_kl(mu, ln_var, self.free_bits)
         return loss / (self.n_latent * self.n_in)
+
+    def settings(self):
+        """What a model file records besides the parameters, to build the model again."""
+        return {'n_latent': numpy.array(self.n_latent, dtype=numpy.int64), 'n_in': numpy.array(self.n_in, dtype=numpy.int64),
+                'centers': numpy.array(self.centers), 'footprint': numpy.array(self.footprint, dtype=numpy.int64),
+                'free_bits': numpy.array(self.free_bits, dtype=numpy.float64)}
+
+
+def report_losses(model, rec, kl):
+    """Report the article's x_loss (NLL per pixel) and z_loss (KL per latent dimension), and loss = rec + kl,
+    rec and kl in nats per image; returns loss, the negative ELBO."""
+    loss = rec + kl
+    chainer.report({'x_loss': rec / model.n_in, 'z_loss': kl / model.n_latent, 'loss': loss, 'rec': rec, 'kl': kl}, model)
+    return loss
 
 
 def footprint_nll(x, logits, k):
@@ -182,13 +195,15 @@ def pixel_coordinates(xp, size, lo=-1.0, hi=1.0, centers=False):
     return (lo + step * (xp.arange(size, dtype=numpy.float64) + 0.5)).astype(numpy.float32)
 
 
-def render(decoder, z, height, width, region=(-1.0, -1.0, 1.0, 1.0), centers=False, max_points=1 << 16):
+def render(decoder, z, height, width, region=(-1.0, -1.0, 1.0, 1.0), centers=False, max_points=1 << 16, pose=None):
     """Probabilities (N, 1, height, width) as a NumPy array over region = (u0, v0, u1, v1): u from u0
     (top row) to u1 (bottom row), v from v0 (left column) to v1 (right column). Evaluated in bands of
     rows of at most max_points points so memory does not grow with the image. With the default region
-    and centers=False this is exactly the article's SamplingDecoder.__call__."""
+    and centers=False this is exactly the article's SamplingDecoder.__call__. `pose`: the raw pose
+    parameters (N, 4) an affine3x decoder (affine_model.py) maps each digit's points with."""
     xp = decoder.xp
     z = xp.asarray(z.array if isinstance(z, chainer.Variable) else z, dtype=numpy.float32)
+    latent = (z,) if pose is None else (z, xp.asarray(pose, dtype=numpy.float32))
     u0, v0, u1, v1 = region
     u = pixel_coordinates(xp, height, u0, u1, centers)
     v = pixel_coordinates(xp, width, v0, v1, centers)
@@ -196,7 +211,7 @@ def render(decoder, z, height, width, region=(-1.0, -1.0, 1.0, 1.0), centers=Fal
     out = numpy.empty((len(z), 1, height, width), dtype=numpy.float32)
     with chainer.using_config('train', False), chainer.no_backprop_mode():
         for top in range(0, height, rows):
-            logits = decoder.sample_points(z, u[top:top + rows], v)
+            logits = decoder.sample_points(*latent, u[top:top + rows], v)
             out[:, :, top:top + rows] = chainer.backend.CpuDevice().send(F.sigmoid(logits).array)
     return out
 
@@ -211,12 +226,7 @@ def save_model(model, path):
     """Write the model's parameters and its latent size atomically (temporary file, then rename)."""
     serializer = chainer.serializers.DictionarySerializer()
     serializer.save(model)
-    arrays = dict(serializer.target)
-    arrays['n_latent'] = numpy.array(model.n_latent, dtype=numpy.int64)
-    arrays['n_in'] = numpy.array(model.n_in, dtype=numpy.int64)
-    arrays['centers'] = numpy.array(model.centers)
-    arrays['footprint'] = numpy.array(model.footprint, dtype=numpy.int64)  # how it was trained
-    arrays['free_bits'] = numpy.array(model.free_bits, dtype=numpy.float64)
+    arrays = dict(serializer.target, model=numpy.array(model.kind), **model.settings())
     with atomic_path(path) as tmp:
         numpy.savez_compressed(tmp, **arrays)
 
@@ -241,13 +251,26 @@ def read_arrays(path):
     return arrays
 
 
-def load_model(path, decoder_class=SamplingDecoder):
-    """A SamplingVAE from a file written by save_model."""
+def model_arrays(path, expected=None):
+    """(kind, arrays) of a model file: 'sampling6x' (the article's model; also files from before kinds
+    were recorded) or 'affine3x'. Refuses a snapshot, and a kind other than `expected` when given."""
     arrays = read_arrays(path)
     if any(key.startswith('updater/') for key in arrays):
         beside = os.path.join(os.path.dirname(path), 'model.npz')
         raise ModelFileError(f'{path} is a training snapshot (for train.py -r), not a model file; use {beside}, '
                              'which train.py writes beside it every epoch')
+    kind = arrays.pop('model', numpy.array('sampling6x'))
+    if kind.shape != () or str(kind) not in ('sampling6x', 'affine3x'):
+        raise ModelFileError(f'model file {path} records an unknown model {kind!r}')
+    if expected and str(kind) != expected:
+        raise ModelFileError(f'model file {path} holds the {kind} model (train.py --model {kind}); this takes '
+                             f'{expected} models only')
+    return str(kind), arrays
+
+
+def load_model(path, decoder_class=SamplingDecoder):
+    """A SamplingVAE from a file written by save_model."""
+    _, arrays = model_arrays(path, 'sampling6x')
     if 'n_latent' not in arrays or arrays['n_latent'].shape != () or arrays['n_latent'].dtype.kind not in 'iu':
         raise ModelFileError(f'model file {path} does not record its latent size (not written by train.py?)')
     if 'decoder/linear1/W' in arrays:

@@ -19,7 +19,8 @@ import numpy
 from svae import cli
 from svae import data
 from svae import figures
-from model import latent_means, load_model, render
+from affine_model import given_pose, latents_and_poses, pose_removed
+from model import latent_means, render
 
 IMAGE_BYTES_PER_PIXEL = 24  # render, upscaled original and both grid halves in float32, then index and RGB bytes
 # Flags that only one mode reads, with their defaults: given to another mode they are refused, not ignored.
@@ -55,6 +56,9 @@ def parse_args(argv=None):
                              'column, V1 the right column), as in the article')
     parser.add_argument('--seed', type=int, default=None, help="random seed for --sample and --interpolate random")
     cli.add_decoder_flag(parser)
+    parser.add_argument('--pose', type=cli.pose, default='encoded', metavar='POSE',
+                        help="affine3x models: 'encoded' (each digit's own, the default), 'removed' (the mean scale, "
+                             "no rotation, no shift) or S,DEG,TX,TY (scale, rotation in degrees, shift in (-1, 1))")
     parser.add_argument('--colormap', default='gray', help='matplotlib colormap name (default gray)')
     args = parser.parse_args(argv)
     args.mode = ('sample' if args.sample else 'interpolate' if args.interpolate
@@ -99,15 +103,34 @@ def matplotlib_colormaps():
     return list(matplotlib.colormaps)
 
 
-def draw(model, z, args):
-    """Probabilities (N, H, W) of latents z at the chosen resolution and region."""
+def encode(model, x):
+    """z = mu of the grey digits x and, for an affine3x model, their raw poses (None for sampling6x)."""
+    if model.kind == 'affine3x':
+        return latents_and_poses(model, x)
+    return latent_means(model, x), None
+
+
+def chosen_pose(model, pose, args):
+    """The raw poses an affine3x model draws with: as encoded, removed (the mean log scale, no rotation,
+    no shift) or the one --pose gives; None for the article's model, which has none."""
+    if model.kind != 'affine3x' or args.pose == 'encoded':
+        return pose
+    if args.pose == 'removed':
+        return pose_removed(pose)
+    return numpy.repeat(given_pose(*args.pose), len(pose), axis=0)
+
+
+def draw(model, z, args, pose=None):
+    """Probabilities (N, H, W) of latents z (and poses) at the chosen resolution and region."""
     region = args.region or (-1.0, -1.0, 1.0, 1.0)
-    return render(model.decoder, z, *args.resolution, region=region, centers=model.centers)[:, 0]
+    pose = chosen_pose(model, pose, args)
+    return render(model.decoder, z, *args.resolution, region=region, centers=model.centers, pose=pose)[:, 0]
 
 
 def reconstruction(model, args, x_test):
     originals = x_test[:args.n]
-    images = draw(model, latent_means(model, originals), args)
+    z, pose = encode(model, originals)
+    images = draw(model, z, args, pose)
     if args.region:  # a zoom has no original to compare with
         return figures.tile(images, min(4, len(images)))
     return figures.comparison(originals[:, 0], images)
@@ -115,22 +138,25 @@ def reconstruction(model, args, x_test):
 
 def samples(model, args):
     z = numpy.random.RandomState(args.seed).standard_normal((args.sample, model.n_latent)).astype(numpy.float32)
-    return figures.tile(draw(model, z, args))
+    identity = numpy.zeros((len(z), 4), numpy.float32) if model.kind == 'affine3x' else None  # no digit, no pose
+    return figures.tile(draw(model, z, args, identity))
 
 
 def traverse(model, args, x_test):
-    z = latent_means(model, x_test[args.index:args.index + 1])[0]
+    z, pose = encode(model, x_test[args.index:args.index + 1])
     offsets = numpy.linspace(-3.0, 3.0, args.steps, dtype=numpy.float32)
-    grid = numpy.repeat(z[None, None], model.n_latent, axis=0).repeat(args.steps, axis=1)  # (dims, steps, n)
+    grid = numpy.repeat(z[None], model.n_latent, axis=0).repeat(args.steps, axis=1)  # (dims, steps, n)
     for dim in range(model.n_latent):
         grid[dim, :, dim] += offsets
-    return figures.tile(draw(model, grid.reshape(-1, model.n_latent), args), cols=args.steps)
+    poses = None if pose is None else numpy.repeat(pose, model.n_latent * args.steps, axis=0)
+    return figures.tile(draw(model, grid.reshape(-1, model.n_latent), args, poses), cols=args.steps)
 
 
 def interpolation(model, args, x_test):
-    z_a, z_b = latent_means(model, x_test[args.interpolate])
+    z, pose = encode(model, x_test[args.interpolate])
     t = numpy.linspace(0.0, 1.0, args.frames, dtype=numpy.float32)[:, None]
-    return draw(model, (1 - t) * z_a + t * z_b, args)
+    path = lambda ends: (1 - t) * ends[0] + t * ends[1]
+    return draw(model, path(z), args, None if pose is None else path(pose))
 
 
 def default_name(args):
@@ -168,7 +194,9 @@ def run(args):
     path = cli.model_path(args.model)
     out = args.out or os.path.join('renders', default_name(args))
     cli.check_output_file(out, ('.gif',) if args.interpolate else ('.png',))
-    model = load_model(path, cli.decoder_class(args.decoder, device))
+    model = cli.load_any_model(path, cli.decoder_class(args.decoder, device))
+    if model.kind != 'affine3x' and args.pose != 'encoded':
+        raise cli.UsageError(f'--pose applies to affine3x models only; {path} holds the article\'s model, which has no pose')
     height, width = args.resolution
     count = image_count(args, model.n_latent)
     cli.check_memory(count * height * width * IMAGE_BYTES_PER_PIXEL, f'{count} images at {width}x{height}')

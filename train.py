@@ -1,6 +1,7 @@
 """Train the article's sampling VAE on MNIST with Chainer's Trainer.
 
     python train.py -g 0 -z 8        # the article: 50 epochs on GPU 0, latent size 8
+    python train.py --model affine3x # the article's repository's second model (affine_model.py)
     python train.py --test           # a small subset, well under a minute on a CPU (into result_test/)
 """
 import glob
@@ -21,6 +22,7 @@ from svae import cli
 from svae import data
 from svae import figures
 from svae.files import WriteError, atomic_path
+from affine_model import AffineSamplingVAE, latents_and_poses, pose_removed, warm_up_factor
 from model import SamplingDecoder, SamplingVAE, ModelFileError, check_coordinates, latent_means, render, save_model
 
 FIGURE_DIGITS = data.ARTICLE_DIGITS[50]  # the published epoch-50 figure's test digits, in its order, every epoch
@@ -29,6 +31,9 @@ FIGURE_DIGITS = data.ARTICLE_DIGITS[50]  # the published epoch-50 figure's test 
 def parse_args(argv=None):
     parser = cli.ArgumentParser(prog='train.py', description='Train the resolution-independent sampling VAE on MNIST')
     cli.add_device_flag(parser)
+    parser.add_argument('--model', '-m', choices=('sampling6x', 'affine3x'), default='sampling6x',
+                        help="sampling6x: the article's model (default); affine3x: its repository's second model, "
+                             'which learns each digit\'s pose (affine_model.py)')
     parser.add_argument('--dimz', '-z', type=cli.positive_int, default=8, help='latent size (default 8, the article\'s)')
     parser.add_argument('--batchsize', '-b', type=cli.positive_int, default=64, help='images per step (default 64)')
     parser.add_argument('--epoch', '-e', type=cli.positive_int, default=None,
@@ -40,8 +45,8 @@ def parse_args(argv=None):
     parser.add_argument('--force', action='store_true',
                         help='start afresh in an --out that holds an earlier run (its model and snapshots are replaced)')
     parser.add_argument('--seed', type=cli.non_negative_int, default=0, help='random seed (default 0)')
-    parser.add_argument('--resolution', type=cli.resolution, default=(168, 168),
-                        help='size of the per-epoch renders, N or WxH (default 168)')
+    parser.add_argument('--resolution', type=cli.resolution, default=None,
+                        help="size of the per-epoch renders, N or WxH (default 168, the article's; 84 with --model affine3x)")
     parser.add_argument('--n-train', type=cli.positive_int, default=None,
                         help='train on the first N training images only (default: all 60000)')
     parser.add_argument('--test', action='store_true', help='tiny run: 512 train and 256 test images')
@@ -66,10 +71,18 @@ def parse_args(argv=None):
         parser.error('--footprint needs --grid center (a footprint is the area around a pixel centre)')
     if args.epoch is None:
         args.epoch = 3 if args.test else 50
+    if args.resolution is None:
+        args.resolution = (84, 84) if args.model == 'affine3x' else (168, 168)
     if args.out is None:
         args.out = 'result_test' if args.test else 'result'
     if args.resume and args.force:
         parser.error('-r resumes the run in --out and --force replaces it: give one of them')
+    if args.model == 'affine3x':
+        article_only = [flag for flag, given in (('--train-size', args.train_size != 28), ('--grid center', args.grid != 'linspace'),
+                                                 ('--footprint', args.footprint != 1), ('--free-bits', args.free_bits != 0),
+                                                 ('--decoder fast', args.decoder == 'fast')) if given]
+        if article_only:
+            parser.error(f'{", ".join(article_only)}: options of the sampling6x model, not of affine3x')
     return args
 
 
@@ -157,6 +170,29 @@ def epoch_figure(model, originals, out, resolution, seed):
     return write_figure
 
 
+def affine_epoch_figure(model, originals, out, resolution):
+    """Every epoch, the affine3x figure of the article's repository: the digits (nearest-upscaled), their
+    renders with each digit's own pose, and with the pose removed, three 4x4 grids one above the other."""
+    @training.make_extension(trigger=(1, 'epoch'), priority=training.PRIORITY_READER)
+    def write_figure(trainer):
+        z, pose = latents_and_poses(model, originals)
+        posed = render(model.decoder, z, *resolution, pose=pose)[:, 0]
+        normalised = render(model.decoder, z, *resolution, pose=pose_removed(pose))[:, 0]
+        path = os.path.join(out, 'figures', f'epoch_{trainer.updater.epoch:03d}.png')
+        figures.save_image(path, figures.article_layout(originals[:, 0], posed, normalised))
+    return write_figure
+
+
+def warm_up(model):
+    """After each epoch, the factor on affine3x's pose head for the next (0 in the first epoch, full from the
+    sixth), as the article's code sets it after its evaluation and figure. The model records it: model.npz,
+    written before, holds the factor its last epoch trained with; the snapshot, written after, the next one's."""
+    @training.make_extension(trigger=(1, 'epoch'), priority=training.PRIORITY_READER - 1)  # before the snapshot
+    def set_warm_up(trainer):
+        model.warm_up = warm_up_factor(trainer.updater.epoch)
+    return set_warm_up
+
+
 def save_model_each_epoch(model, path):
     @training.make_extension(trigger=(1, 'epoch'), priority=training.PRIORITY_READER)
     def write_model(trainer):
@@ -186,10 +222,14 @@ def start_afresh(out, force):
 
 
 def check_same_run(npz, path, trainer):
-    """A snapshot resumes only the run it was taken from: same latent size, input size and data."""
+    """A snapshot resumes only the run it was taken from: same model, latent size, input size and data."""
     model, iterator = trainer.updater.get_optimizer('main').target, trainer.updater.get_iterator('main')
-    recorded = {'latent size': npz['updater/model:main/encoder_mu/W'].shape[0],
-                'input pixels': npz['updater/model:main/encoder1/W'].shape[1]}
+    kind = 'affine3x' if 'updater/model:main/e5_affine/W' in npz.files else 'sampling6x'
+    if kind != model.kind:
+        raise cli.UsageError(f'snapshot {path} is of a {kind} run, this run is {model.kind} (--model {kind} resumes it)')
+    first, last = ('e1', 'e5') if kind == 'affine3x' else ('encoder1', 'encoder_mu')
+    recorded = {'latent size': npz[f'updater/model:main/{last}/W'].shape[0] // (2 if kind == 'affine3x' else 1),
+                'input pixels': npz[f'updater/model:main/{first}/W'].shape[1]}
     current = {'latent size': model.n_latent, 'input pixels': model.n_in}
     if 'updater/iterator:main/order' in npz.files and npz['updater/iterator:main/order'].ndim == 1:
         recorded['training images'] = len(npz['updater/iterator:main/order'])
@@ -239,10 +279,13 @@ def build_trainer(args, device):
         x_train, x_test = x_train[:512], x_test[:256]
     elif args.n_train:
         x_train = x_train[:args.n_train]
-    decoder_class = cli.decoder_class(args.decoder, device)
-    fast = decoder_class is not SamplingDecoder
-    model = SamplingVAE(args.dimz, n_in=args.train_size ** 2, centers=args.grid == 'center', decoder_class=decoder_class,
-                        footprint=args.footprint, free_bits=args.free_bits)
+    if args.model == 'affine3x':
+        model, fast = AffineSamplingVAE(args.dimz), False
+    else:
+        decoder_class = cli.decoder_class(args.decoder, device)
+        fast = decoder_class is not SamplingDecoder
+        model = SamplingVAE(args.dimz, n_in=args.train_size ** 2, centers=args.grid == 'center',
+                            decoder_class=decoder_class, footprint=args.footprint, free_bits=args.free_bits)
     model.to_device(device)
     optimizer = chainer.optimizers.Adam()
     optimizer.setup(model)
@@ -260,14 +303,19 @@ def build_trainer(args, device):
     trainer.extend(extensions.Evaluator(test_iter, model, device=device))
     trainer.extend(extensions.snapshot(filename='snapshot_epoch_{.updater.epoch}', n_retains=2))
     trainer.extend(save_model_each_epoch(model, os.path.join(args.out, 'model.npz')))
-    trainer.extend(epoch_figure(model, figure_digits, args.out, args.resolution, args.seed))
+    if args.model == 'affine3x':
+        trainer.extend(affine_epoch_figure(model, figure_digits, args.out, args.resolution))
+        trainer.extend(warm_up(model))
+    else:
+        trainer.extend(epoch_figure(model, figure_digits, args.out, args.resolution, args.seed))
     trainer.extend(extensions.LogReport())
     trainer.extend(AtomicPlotReport(['main/loss', 'validation/main/loss'], 'epoch', file_name='loss.png'), name='PlotReport')
     terminal = sys.stdout.isatty()
     # the article's columns (x_loss per pixel, z_loss per latent dimension), then the negative ELBO in nats per image
+    pose = ['main/decoder/scale', 'main/decoder/theta', 'main/decoder/tx', 'main/decoder/ty'] if args.model == 'affine3x' else []
     trainer.extend(extensions.PrintReport(['epoch', 'main/x_loss', 'validation/main/x_loss', 'main/z_loss',
-                                           'validation/main/z_loss', 'main/loss', 'validation/main/loss',
-                                           'elapsed_time'],
+                                           'validation/main/z_loss'] + pose + ['main/loss', 'validation/main/loss',
+                                                                                'elapsed_time'],
                                           out=sys.stdout if terminal else PlainText()))
     if not args.no_progress and terminal:  # a bar's escape codes do not belong in a log file
         trainer.extend(extensions.ProgressBar(update_interval=10))

@@ -2,13 +2,14 @@
 
 Protocol (LIIF's arbitrary-scale super-resolution, adapted): models trained on MNIST area-averaged to
 14x14 (x2) and 7x7 (x4) on the pixel-centre grid are rendered at 28x28, where the truth is known, and
-compared with (b) nearest, bilinear and bicubic upsampling of their low-resolution input (Pillow),
+compared with (b) nearest, bilinear, bicubic (Pillow's a = -0.5, and a = -0.75 as PyTorch and OpenCV) and
+Lanczos upsampling of their low-resolution input, clipped to [0, 1],
 (c) bicubic upsampling of the model's own low-resolution rendering, (d) the model trained at 28x28.
 Also the 28x28 model's negative ELBO and importance-weighted bound (Burda et al.), in nats per image,
 on the grey-level and on a binarised test set.
 
-    python evaluate.py --train-missing -e 10    # trains the x2 and x4 models if absent, then evaluates
-    python evaluate.py -o results/superres.md --figure results/superres.png   # the committed table
+    python experiments/evaluate.py --train-missing -e 10 --runs result/superres   # trains the x2 and x4 models, then evaluates
+    python experiments/evaluate.py -o results/superres/superres.md --figure results/superres/superres.png   # the committed table
 """
 import math
 import os
@@ -167,10 +168,12 @@ def main(argv=None):
         binary = (truth > rng.uniform(size=truth.shape)).astype(numpy.float32)
         likelihood = (bounds(model28, truth[:, None], args.iwae_k, args.iwae_images, rng)
                       + bounds(model28, binary[:, None], args.iwae_k, args.iwae_images, rng))
-    info = {'command': 'python ' + ' '.join(['evaluate.py'] + (argv if argv is not None else sys.argv[1:])),
+    script = os.path.join('experiments', 'evaluate.py')
+    info = {'command': 'python ' + ' '.join([script] + (argv if argv is not None else sys.argv[1:])),
             'seconds': time.time() - start, 'n': len(truth), 'k': args.iwae_k, 'n_iwae': min(args.iwae_images, len(truth)),
             'device': f'GPU {args.gpu}' if args.gpu >= 0 else f'CPU ({os.cpu_count()} cores)',
-            'x2': paths[2], 'x4': paths[4], 'm28': args.model, 'provenance': provenance, 'n_latent': model28.n_latent}
+            'x2': cli.shown_path(paths[2]), 'x4': cli.shown_path(paths[4]), 'm28': cli.shown_path(args.model),
+            'provenance': provenance, 'n_latent': model28.n_latent}
     report = markdown(results, likelihood, info)
     with cli.one_line_errors('evaluate.py'):
         write_text(args.out, report)

@@ -11,6 +11,7 @@ import chainer
 import numpy
 
 from svae import data, fastpath
+import affine_model
 from svae.files import WriteError
 import model
 
@@ -46,6 +47,12 @@ def one_line_errors(prog, hint=''):
         fail(prog, str(e) + hint)
     except WriteError as e:
         fail(prog, str(e), status=1)
+
+
+def load_any_model(path, decoder_class):
+    """The model a file holds, of either kind: the article's (with `decoder_class`) or affine3x."""
+    kind, _ = model.model_arrays(path)
+    return affine_model.load_affine_model(path) if kind == 'affine3x' else model.load_model(path, decoder_class)
 
 
 def model_path(given):
@@ -111,6 +118,19 @@ def resolution(text):
     if max(width, height) > MAX_SIDE:
         raise argparse.ArgumentTypeError(f'{text!r}: at most {MAX_SIDE} pixels a side')
     return height, width
+
+
+def pose(text):
+    """--pose: 'encoded', 'removed', or 'S,DEG,TX,TY' -> (scale > 0, degrees, tx, ty in (-1, 1))."""
+    if text in ('encoded', 'removed'):
+        return text
+    try:
+        scale, degrees, tx, ty = (float(part) for part in text.split(','))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 'encoded', 'removed' or S,DEG,TX,TY, e.g. 1.2,30,0,0.1") from None
+    if not scale > 0 or not (abs(tx) < 1 and abs(ty) < 1) or not abs(degrees) < float('inf'):
+        raise argparse.ArgumentTypeError(f'{text!r}: the scale must be positive and the shifts within (-1, 1)')
+    return scale, degrees, tx, ty
 
 
 def add_device_flag(parser):

@@ -68,12 +68,12 @@ def comparison(originals, renders, cols=4):
     return side_by_side(tile(upscale_nearest(originals, height, width), cols), tile(renders, cols))
 
 
-def article_layout(originals, renders, cols=4):
-    """The article's figure: originals (nearest-upscaled to the render size) above the renders, each a
-    grid of `cols` columns on black without margins."""
-    _, height, width = renders.shape
+def article_layout(originals, *renders, cols=4):
+    """The article's figure: originals (nearest-upscaled to the render size) above the renders (one or more
+    sets), each a grid of `cols` columns on black without margins."""
+    _, height, width = renders[0].shape
     grid = lambda images: tile(images, cols, border=0, background=0.0)
-    return numpy.concatenate([grid(upscale_nearest(originals, height, width)), grid(renders)], axis=0)
+    return numpy.concatenate([grid(upscale_nearest(originals, height, width))] + [grid(r) for r in renders], axis=0)
 
 
 def quantize(images):
