@@ -133,8 +133,10 @@ class SamplingVAE(chainer.Chain):
 
     def settings(self):
         """What a model file records besides the parameters, to build the model again."""
-        return {'n_latent': numpy.array(self.n_latent, dtype=numpy.int64), 'n_in': numpy.array(self.n_in, dtype=numpy.int64),
-                'centers': numpy.array(self.centers), 'footprint': numpy.array(self.footprint, dtype=numpy.int64),
+        return {'n_latent': numpy.array(self.n_latent, dtype=numpy.int64),
+                'n_in': numpy.array(self.n_in, dtype=numpy.int64),
+                'centers': numpy.array(self.centers),
+                'footprint': numpy.array(self.footprint, dtype=numpy.int64),  # how it was trained
                 'free_bits': numpy.array(self.free_bits, dtype=numpy.float64)}
 
 
@@ -142,7 +144,8 @@ def report_losses(model, rec, kl):
     """Report the article's x_loss (NLL per pixel) and z_loss (KL per latent dimension), and loss = rec + kl,
     rec and kl in nats per image; returns loss, the negative ELBO."""
     loss = rec + kl
-    chainer.report({'x_loss': rec / model.n_in, 'z_loss': kl / model.n_latent, 'loss': loss, 'rec': rec, 'kl': kl}, model)
+    chainer.report({'x_loss': rec / model.n_in, 'z_loss': kl / model.n_latent, 'loss': loss, 'rec': rec, 'kl': kl},
+                   model)
     return loss
 
 

@@ -196,7 +196,8 @@ def run(args):
     cli.check_output_file(out, ('.gif',) if args.interpolate else ('.png',))
     model = cli.load_any_model(path, cli.decoder_class(args.decoder, device))
     if model.kind != 'affine3x' and args.pose != 'encoded':
-        raise cli.UsageError(f'--pose applies to affine3x models only; {path} holds the article\'s model, which has no pose')
+        raise cli.UsageError(f'--pose applies to affine3x models only; {path} holds the article\'s model, '
+                             'which has no pose')
     height, width = args.resolution
     count = image_count(args, model.n_latent)
     cli.check_memory(count * height * width * IMAGE_BYTES_PER_PIXEL, f'{count} images at {width}x{height}')

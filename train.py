@@ -54,7 +54,8 @@ def parse_args(argv=None):
     parser.add_argument('--train-size', type=cli.positive_int, default=28,
                         help='train on MNIST area-averaged to NxN (N divides 28; default 28)')
     parser.add_argument('--grid', choices=('linspace', 'center'), default='linspace',
-                        help="(u, v) of the pixels: the article's linspace(-1, 1) (default), or pixel centres (experiments/evaluate.py)")
+                        help="(u, v) of the pixels: the article's linspace(-1, 1) (default), or pixel centres "
+                             '(experiments/evaluate.py)')
     parser.add_argument('--footprint', type=cli.positive_int, default=1, metavar='K',
                         help='opt-in, with --grid center: compare each pixel with the mean of f over K x K points '
                              'of its area instead of f at its centre (default 1: the article)')
@@ -78,9 +79,9 @@ def parse_args(argv=None):
     if args.resume and args.force:
         parser.error('-r resumes the run in --out and --force replaces it: give one of them')
     if args.model == 'affine3x':
-        article_only = [flag for flag, given in (('--train-size', args.train_size != 28), ('--grid center', args.grid != 'linspace'),
-                                                 ('--footprint', args.footprint != 1), ('--free-bits', args.free_bits != 0),
-                                                 ('--decoder fast', args.decoder == 'fast')) if given]
+        given = {'--train-size': args.train_size != 28, '--grid center': args.grid != 'linspace',
+                 '--footprint': args.footprint != 1, '--free-bits': args.free_bits != 0, '--decoder fast': args.decoder == 'fast'}
+        article_only = [flag for flag, is_given in given.items() if is_given]
         if article_only:
             parser.error(f'{", ".join(article_only)}: options of the sampling6x model, not of affine3x')
     return args
@@ -309,10 +310,11 @@ def build_trainer(args, device):
     else:
         trainer.extend(epoch_figure(model, figure_digits, args.out, args.resolution, args.seed))
     trainer.extend(extensions.LogReport())
-    trainer.extend(AtomicPlotReport(['main/loss', 'validation/main/loss'], 'epoch', file_name='loss.png'), name='PlotReport')
+    trainer.extend(AtomicPlotReport(['main/loss', 'validation/main/loss'], 'epoch', file_name='loss.png'),
+                   name='PlotReport')
     terminal = sys.stdout.isatty()
     # the article's columns (x_loss per pixel, z_loss per latent dimension), then the negative ELBO in nats per image
-    pose = ['main/decoder/scale', 'main/decoder/theta', 'main/decoder/tx', 'main/decoder/ty'] if args.model == 'affine3x' else []
+    pose = [f'main/decoder/{name}' for name in ('scale', 'theta', 'tx', 'ty')] if args.model == 'affine3x' else []
     trainer.extend(extensions.PrintReport(['epoch', 'main/x_loss', 'validation/main/x_loss', 'main/z_loss',
                                            'validation/main/z_loss'] + pose + ['main/loss', 'validation/main/loss',
                                                                                 'elapsed_time'],

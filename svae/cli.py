@@ -127,7 +127,8 @@ def pose(text):
     try:
         scale, degrees, tx, ty = (float(part) for part in text.split(','))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give 'encoded', 'removed' or S,DEG,TX,TY, e.g. 1.2,30,0,0.1") from None
+        raise argparse.ArgumentTypeError(f"{text!r}: give 'encoded', 'removed' or S,DEG,TX,TY, "
+                                         'e.g. 1.2,30,0,0.1') from None
     if not scale > 0 or not (abs(tx) < 1 and abs(ty) < 1) or not abs(degrees) < float('inf'):
         raise argparse.ArgumentTypeError(f'{text!r}: the scale must be positive and the shifts within (-1, 1)')
     return scale, degrees, tx, ty

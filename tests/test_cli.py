@@ -189,7 +189,8 @@ def test_missing_default_model_names_where_it_looked(monkeypatch, tmp_path, caps
     assert str(tmp_path / 'result' / 'model.npz') in err and str(tmp_path / 'repo' / 'results' / 'model.npz') in err
 
 
-SCRIPTS = ('train', 'render', 'evaluate', 'export_web', 'convert_model', 'sweep', 'bench_web', 'compare_article', 'poses')
+SCRIPTS = ('train', 'render', 'evaluate', 'export_web', 'convert_model', 'sweep', 'bench_web', 'compare_article', 'poses',
+           'model_from_snapshot')
 
 
 def parser_of(script):

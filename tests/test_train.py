@@ -407,3 +407,20 @@ def test_resume_auto_without_a_snapshot_still_protects_an_earlier_model(tmp_path
     code, err = exit_of(TINY + ['-e', '1', '-o', str(tmp_path), '-r', 'auto'], capsys)
     assert code == 2 and 'holds an earlier run' in err
     assert (tmp_path / 'model.npz').read_bytes() == b'an earlier run'
+
+
+def test_the_model_of_a_snapshot_is_the_model_file_of_its_epoch(two_epochs, tmp_path, capsys):
+    import model_from_snapshot
+    out, _ = two_epochs
+    target = str(tmp_path / 'model_epoch_2.npz')
+    model_from_snapshot.main([os.path.join(out, 'snapshot_epoch_2'), target])
+    got, expected = load_model(target), load_model(os.path.join(out, 'model.npz'))
+    assert (got.n_latent, got.n_in, got.centers) == (expected.n_latent, expected.n_in, expected.centers)
+    for (name, a), (_, b) in zip(sorted(got.namedparams()), sorted(expected.namedparams())):
+        numpy.testing.assert_array_equal(a.array, b.array, err_msg=name)
+    with pytest.raises(SystemExit) as info:
+        model_from_snapshot.main([os.path.join(out, 'snapshot_epoch_2'), target])  # never replaces a file
+    assert info.value.code == 2 and 'exists' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        model_from_snapshot.main([os.path.join(out, 'model.npz'), str(tmp_path / 'x.npz')])
+    assert 'holds no model of train.py' in capsys.readouterr().err
