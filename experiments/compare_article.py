@@ -26,8 +26,8 @@ SIZE = 168  # the published cells: 28x28 digits rendered at 6x
 
 def parse_args(argv=None):
     parser = cli.ArgumentParser(prog='compare_article.py', description="A model's renders beside the article's figure")
-    parser.add_argument('--model', '-m', default=cli.PRETRAINED,
-                        help='the model (default: the pretrained model in results/)')
+    parser.add_argument('--model', '-m', default=None,
+                        help='the model (default: result/model.npz if it exists, else the pretrained model in results/)')
     parser.add_argument('--epoch', '-e', type=int, choices=sorted(data.ARTICLE_DIGITS), default=50,
                         help="the published figure after epoch 1 or 50 (default 50)")
     parser.add_argument('--encoding', choices=('grey', 'binary'), default='grey',
@@ -90,6 +90,7 @@ def main(argv=None):
     args = parse_args(argv)
     with cli.one_line_errors('compare_article.py'):
         cli.check_output_file(args.out, ('.png',))
+        args.model = cli.model_path(args.model)
         model = load_model(args.model)
         if model.n_in != 784:
             raise cli.UsageError(f'{args.model} was trained on {int(model.n_in ** 0.5)}x{int(model.n_in ** 0.5)} '
@@ -101,7 +102,7 @@ def main(argv=None):
         ours = our_renders(model, digits, args.encoding, args.seed)
         grid = lambda images: figures.tile(images, 4, border=0, background=0.0)
         figures.save_image(args.out, figures.side_by_side(figures.side_by_side(grid(truth), grid(article)), grid(ours)))
-    print(f'{args.model} against the article\'s figure after epoch {args.epoch} ({args.encoding} encoding'
+    print(f'{cli.shown_path(args.model)} against the article\'s figure after epoch {args.epoch} ({args.encoding} encoding'
           + (f', seed {args.seed}' if args.encoding == 'binary' else '') + '): PSNR in dB')
     print('\n'.join(psnr_table(truth, article, ours, indices)))
     print(f'written {args.out} (true digits | the article\'s renders | ours)')
