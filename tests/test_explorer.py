@@ -201,3 +201,40 @@ def test_a_pixel_centre_model_is_drawn_on_pixel_centres(browser, backend, tmp_pa
     expected = render(centre_model.decoder, z, 7, 9, centers=True)[0, 0]
     assert abs(expected - render(centre_model.decoder, z, 7, 9)[0, 0]).max() > 5 / 255  # the grids differ visibly
     numpy.testing.assert_allclose(page_probabilities(browser), expected, atol=TOLERANCE)
+
+
+# ---- behaviour the page once got wrong: each test failed before its fix ----
+
+def set_value(browser, element_id, value):
+    browser.execute_script('document.getElementById(arguments[0]).value = arguments[1]', element_id, value)
+
+
+def severe_errors(browser):
+    return [entry for entry in browser.get_log('browser') if entry['level'] == 'SEVERE']
+
+
+def move_slider(browser, value):
+    browser.execute_script('const s = document.getElementById("z1"); s.value = arguments[0]; s.dispatchEvent(new Event("input"))', value)
+    wait_idle(browser)
+
+
+@pytest.mark.parametrize('field,value', [('to', '12'), ('from', '300'), ('to', '-1'), ('from', '0.5'), ('to', '')])
+def test_interpolation_refuses_indices_that_are_not_embedded_digits(browser, page, field, value):
+    open_page(browser, page, 'js')  # 12 digits are embedded: 0..11
+    set_value(browser, 'from', '2'), set_value(browser, 'to', '3')
+    set_value(browser, field, value)
+    play = browser.find_element('id', 'play')
+    play.click()
+    assert play.text == 'play' and browser.execute_script('return explorer.state.playing') is None
+    message = browser.find_element('id', 'play-message')
+    assert message.is_displayed() and field in message.text and '\n' not in message.text
+    move_slider(browser, 1.5)  # the page stays usable
+    assert browser.execute_script('return explorer.state.z[1]') == pytest.approx(1.5)
+    set_value(browser, field, '2' if field == 'from' else '3')
+    play.click()  # a valid pair plays and clears the message
+    assert play.text == 'stop' and not message.is_displayed()
+    play.click()
+    wait_idle(browser)
+    assert play.text == 'play' and not severe_errors(browser)
+
+
