@@ -238,3 +238,48 @@ def test_interpolation_refuses_indices_that_are_not_embedded_digits(browser, pag
     assert play.text == 'play' and not severe_errors(browser)
 
 
+def wheel(browser, notches, at=(0.5, 0.5), delta=1000):
+    """Wheel events on the canvas at a point (fractions of its height and width): notches < 0 zoom in."""
+    browser.execute_script('''
+        const [notches, y, x, delta] = arguments, view = document.getElementById('view');
+        const box = view.getBoundingClientRect();
+        for (let i = 0; i < Math.abs(notches); i++)
+            view.dispatchEvent(new WheelEvent('wheel', {deltaY: Math.sign(notches) * delta, cancelable: true,
+                                                        clientY: box.top + y * box.height, clientX: box.left + x * box.width}));
+    ''', notches, *at, delta)
+    wait_idle(browser)
+    return browser.execute_script('return explorer.state.region')
+
+
+def region_text(browser):
+    """The region as the page shows it: u0, u1, v0, v1 as strings."""
+    import re
+    text = browser.find_element('id', 'region').text
+    match = re.fullmatch(r'u \(rows\) (\S+)\.\.(\S+), v \(columns\) (\S+)\.\.(\S+)', text)
+    assert match, text
+    return match.groups()
+
+
+def test_zooming_in_stops_at_a_region_width_of_1e_4_and_zooming_out_undoes_it(browser, page):
+    open_page(browser, page, 'js', size='40x24')
+    r = wheel(browser, -30, at=(0.35, 0.5))  # e^-60: far beyond the limit, about u = -0.3
+    assert r['u1'] - r['u0'] == pytest.approx(1e-4, rel=1e-6) and r['v1'] - r['v0'] == pytest.approx(1e-4, rel=1e-6)
+    assert r['u0'] == pytest.approx(-0.3, abs=0.05)  # the pointer, within a pixel
+    u0, u1, v0, v1 = region_text(browser)
+    assert u0 != u1 and v0 != v1 and float(u1) - float(u0) == pytest.approx(1e-4, rel=0.01)
+    r = wheel(browser, 5, at=(0.35, 0.5))  # e^10 out again
+    assert r['u1'] - r['u0'] == pytest.approx(1e-4 * numpy.exp(10), rel=1e-6)
+
+
+def test_zooming_far_out_stops_at_1e4_where_both_backends_agree(browser, page, model):
+    """Once zoomed out to a width of 1e38, WebGL2 drew grey where JavaScript drew paper: float32 overflowed."""
+    z = latent_means(model, data.load_mnist('test')[0][:1])
+    for backend in BACKENDS:
+        open_page(browser, page, backend, size='40x24')
+        r = wheel(browser, 30)  # e^60: far beyond the limit
+        assert r['u1'] - r['u0'] == pytest.approx(1e4, rel=1e-6) and r['v1'] - r['v0'] == pytest.approx(1e4, rel=1e-6)
+        assert abs(r['u0'] + r['u1']) < 0.1 * 1e4 and abs(r['v0'] + r['v1']) < 0.1 * 1e4  # about the pointer
+        expected = render(model.decoder, z, 24, 40, region=(r['u0'], r['v0'], r['u1'], r['v1']))[0, 0]
+        numpy.testing.assert_allclose(page_probabilities(browser), expected, atol=TOLERANCE)
+
+
