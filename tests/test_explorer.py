@@ -283,3 +283,36 @@ def test_zooming_far_out_stops_at_1e4_where_both_backends_agree(browser, page, m
         numpy.testing.assert_allclose(page_probabilities(browser), expected, atol=TOLERANCE)
 
 
+class window_size:
+    """The browser's window at another size for a while (the module's tests share one browser)."""
+    def __init__(self, browser, width, height):
+        self.browser, self.size = browser, (width, height)
+
+    def __enter__(self):
+        self.before = self.browser.get_window_size()
+        self.browser.set_window_size(*self.size)
+
+    def __exit__(self, *exc):
+        self.browser.set_window_size(self.before['width'], self.before['height'])
+
+
+def test_the_canvas_fits_a_phone_and_follows_the_window(browser, page):
+    with window_size(browser, 360, 640):
+        browser.get(f'file://{page}')
+        wait_idle(browser, timeout=240)
+        fits = '''const v = document.getElementById('view'), box = v.getBoundingClientRect();
+                  return [box.left >= 0 && box.right <= document.documentElement.clientWidth,
+                          v.width === Math.round(v.clientWidth * devicePixelRatio), v.width, v.height]'''
+        inside, follows, width, height = browser.execute_script(fits)
+        assert inside and follows and width == height and width < 360
+        assert browser.execute_script('return document.querySelector("meta[name=viewport]").content') \
+            == 'width=device-width, initial-scale=1'
+    deadline = time.time() + 240  # the window is wide again: 448 CSS pixels, drawn at that size
+    while browser.execute_script(fits)[2] == width:
+        assert time.time() < deadline
+        time.sleep(0.1)
+    wait_idle(browser, timeout=240)
+    inside, follows, width, height = browser.execute_script(fits)
+    assert inside and follows and width == height == round(448 * browser.execute_script('return devicePixelRatio'))
+    assert browser.execute_script('''const v = document.getElementById('view');
+        return v.getContext('2d').getImageData(0, 0, v.width, v.height).data.every((x, i) => i % 4 < 3 || x === 255)''')
