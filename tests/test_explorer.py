@@ -81,7 +81,11 @@ def page_probabilities(browser):
 def test_the_page_names_its_backend(browser, page, backend):
     open_page(browser, page, backend)
     text = browser.find_element('id', 'backend').text
-    assert text == 'WebGL2' if backend == 'webgl' else text.startswith('JavaScript fallback (WebGL2 is not available')
+    if backend == 'webgl':
+        assert text == 'WebGL2'
+    else:  # WebGL2 is there: the URL chose JavaScript
+        assert 'URL' in text and 'backend=js' in text and 'not available' not in text
+    assert not browser.find_element('id', 'notice').is_displayed()
 
 
 @pytest.mark.parametrize('backend', BACKENDS)
@@ -316,3 +320,31 @@ def test_the_canvas_fits_a_phone_and_follows_the_window(browser, page):
     assert inside and follows and width == height == round(448 * browser.execute_script('return devicePixelRatio'))
     assert browser.execute_script('''const v = document.getElementById('view');
         return v.getContext('2d').getImageData(0, 0, v.width, v.height).data.every((x, i) => i % 4 < 3 || x === 255)''')
+
+
+def canvas_size(browser):
+    return browser.execute_script('const v = document.getElementById("view"); return [v.width, v.height]')
+
+
+@pytest.mark.parametrize('query,bad', [('size=abc', 'size=abc'), ('size=10x0', 'size=10x0'), ('size=0', 'size=0'),
+                                       ('size=4x5x6', 'size=4x5x6'), ('size=-3x4', 'size=-3x4'),
+                                       ('size=16x16&backend=gpu', 'backend=gpu')])
+def test_a_bad_url_parameter_is_named_and_the_default_used(browser, page, query, bad):
+    with window_size(browser, 200, 500):  # a small default canvas: quick to draw
+        browser.get_log('browser')
+        browser.get(f'file://{page}?{query}')
+        wait_idle(browser)
+        if bad.startswith('size'):
+            default = browser.execute_script('return Math.round(document.getElementById("view").clientWidth * devicePixelRatio)')
+            assert canvas_size(browser) == [default, default] and 100 < default < 200
+        else:
+            assert canvas_size(browser) == [16, 16] and browser.find_element('id', 'backend').text == 'WebGL2'
+        notice = browser.find_element('id', 'notice')
+        assert notice.is_displayed() and bad in notice.text and '\n' not in notice.text
+        assert not severe_errors(browser)
+
+
+@pytest.mark.parametrize('size,expected', [('10', [10, 10]), ('7x3', [7, 3]), ('1x1', [1, 1])])
+def test_size_takes_n_or_w_x_h(browser, page, size, expected):
+    open_page(browser, page, 'webgl', size=size)
+    assert canvas_size(browser) == expected and not browser.find_element('id', 'notice').is_displayed()
