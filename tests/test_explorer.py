@@ -348,3 +348,28 @@ def test_a_bad_url_parameter_is_named_and_the_default_used(browser, page, query,
 def test_size_takes_n_or_w_x_h(browser, page, size, expected):
     open_page(browser, page, 'webgl', size=size)
     assert canvas_size(browser) == expected and not browser.find_element('id', 'notice').is_displayed()
+
+
+def thumbnail(browser):
+    return numpy.array(browser.execute_script(
+        'return Array.from(document.getElementById("original").getContext("2d").getImageData(0, 0, 28, 28).data)'))
+
+
+def test_random_z_and_interpolation_show_that_no_test_digit_is_on_view(browser, page):
+    open_page(browser, page, 'js')
+    assert thumbnail(browser).any()
+    browser.find_element('id', 'random').click()
+    wait_idle(browser)
+    assert not thumbnail(browser).any()  # blank: no digit's original beside a random z
+    assert browser.find_element('id', 'digit').get_attribute('value') == ''
+    assert browser.find_element('id', 'showing').text == 'random z'
+    set_value(browser, 'from', '2'), set_value(browser, 'to', '3')
+    browser.find_element('id', 'play').click()
+    assert browser.find_element('id', 'showing').text == 'interpolating 2 -> 3' and not thumbnail(browser).any()
+    browser.find_element('id', 'play').click()
+    wait_idle(browser)
+    assert browser.find_element('id', 'showing').text == 'between 2 and 3' and not thumbnail(browser).any()
+    browser.execute_script('explorer.pickDigit(4)')
+    wait_idle(browser)
+    assert thumbnail(browser).any() and browser.find_element('id', 'digit').get_attribute('value') == '4'
+    assert browser.find_element('id', 'showing').text == ''
