@@ -373,3 +373,18 @@ def test_random_z_and_interpolation_show_that_no_test_digit_is_on_view(browser, 
     wait_idle(browser)
     assert thumbnail(browser).any() and browser.find_element('id', 'digit').get_attribute('value') == '4'
     assert browser.find_element('id', 'showing').text == ''
+
+
+def test_random_z_stays_within_the_sliders(browser, page):
+    open_page(browser, page, 'js')
+    # the first draws of Math.random give Box-Muller's +4.29 and -4.29: beyond the sliders' [-3, 3]
+    browser.execute_script('''
+        const queue = [0.9999, 0, 0.9999, 0.5], random = Math.random;
+        Math.random = () => queue.length ? queue.shift() : random();''')
+    browser.find_element('id', 'random').click()
+    wait_idle(browser)
+    z, shown = browser.execute_script('''
+        const sliders = Array.from(document.querySelectorAll('#sliders input'));
+        return [Array.from(explorer.state.z), sliders.map(s => Number(s.value))];''')
+    assert max(map(abs, z)) <= 3
+    numpy.testing.assert_allclose(z, shown, atol=0.005)  # the sliders' step is 0.01
