@@ -388,3 +388,26 @@ def test_random_z_stays_within_the_sliders(browser, page):
         return [Array.from(explorer.state.z), sliders.map(s => Number(s.value))];''')
     assert max(map(abs, z)) <= 3
     numpy.testing.assert_allclose(z, shown, atol=0.005)  # the sliders' step is 0.01
+
+
+# ---- behaviour the page once got wrong: each test failed before its fix ----
+
+def renders(browser):
+    """How often the page has evaluated the network (each call of its backend's render)."""
+    count = browser.execute_script('return explorer.renders')
+    assert isinstance(count, int), 'the page counts its renders in explorer.renders'
+    return count
+
+
+def test_a_colormap_recolours_without_evaluating_the_network(browser, page):
+    from selenium.webdriver.support.ui import Select
+    open_page(browser, page, 'js')
+    before, gray = renders(browser), page_probabilities(browser)
+    colormap = Select(browser.find_element('id', 'colormap'))
+    colormap.select_by_value('magma')
+    wait_idle(browser)
+    assert renders(browser) == before and abs(page_probabilities(browser) - gray).max() > 0.1
+    colormap.select_by_value('gray')
+    wait_idle(browser)
+    assert renders(browser) == before
+    numpy.testing.assert_array_equal(page_probabilities(browser), gray)
