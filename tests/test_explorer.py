@@ -411,3 +411,13 @@ def test_a_colormap_recolours_without_evaluating_the_network(browser, page):
     wait_idle(browser)
     assert renders(browser) == before
     numpy.testing.assert_array_equal(page_probabilities(browser), gray)
+
+
+def test_a_click_on_the_canvas_does_not_render_again(browser, page):
+    from selenium.webdriver import ActionChains
+    open_page(browser, page, 'js')
+    before = renders(browser)
+    ActionChains(browser).click(browser.find_element('id', 'view')).perform()
+    time.sleep(0.3)
+    wait_idle(browser)
+    assert renders(browser) == before
