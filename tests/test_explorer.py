@@ -421,3 +421,25 @@ def test_a_click_on_the_canvas_does_not_render_again(browser, page):
     time.sleep(0.3)
     wait_idle(browser)
     assert renders(browser) == before
+
+
+def test_keys_zoom_about_the_centre_and_pan(browser, page):
+    from selenium.webdriver.common.keys import Keys
+    open_page(browser, page, 'js', size='40x40')
+    view = browser.find_element('id', 'view')
+    region = lambda: browser.execute_script('return explorer.state.region')  # noqa: E731
+    view.send_keys('+')
+    wait_idle(browser)
+    r = region()
+    assert r['u1'] - r['u0'] == pytest.approx(1.6) and r['u0'] + r['u1'] == pytest.approx(0) and r['v0'] + r['v1'] == pytest.approx(0)
+    view.send_keys(Keys.ARROW_RIGHT)  # shows what lies to the right: v grows
+    wait_idle(browser)
+    moved = region()
+    assert moved['v0'] == pytest.approx(r['v0'] + 0.16) and moved['u0'] == pytest.approx(r['u0'])
+    view.send_keys(Keys.ARROW_DOWN)  # u runs down the rows
+    wait_idle(browser)
+    assert region()['u0'] == pytest.approx(r['u0'] + 0.16) and region()['v0'] == pytest.approx(moved['v0'])
+    view.send_keys(Keys.ARROW_UP, Keys.ARROW_LEFT, '-')
+    wait_idle(browser)
+    r = region()
+    assert [r['u0'], r['u1'], r['v0'], r['v1']] == pytest.approx([-1, 1, -1, 1])
