@@ -1,7 +1,9 @@
 """export_web.py's page in a real browser (headless Chromium), on its WebGL2 path and its JavaScript
 fallback: it draws render.py's probabilities, follows its sliders and digits, and fetches nothing."""
+import contextlib
 import json
 import os
+import re
 import shutil
 import time
 
@@ -218,7 +220,8 @@ def severe_errors(browser):
 
 
 def move_slider(browser, value):
-    browser.execute_script('const s = document.getElementById("z1"); s.value = arguments[0]; s.dispatchEvent(new Event("input"))', value)
+    browser.execute_script('const s = document.getElementById("z1"); s.value = arguments[0]; '
+                           's.dispatchEvent(new Event("input"))', value)
     wait_idle(browser)
 
 
@@ -248,8 +251,9 @@ def wheel(browser, notches, at=(0.5, 0.5), delta=1000):
         const [notches, y, x, delta] = arguments, view = document.getElementById('view');
         const box = view.getBoundingClientRect();
         for (let i = 0; i < Math.abs(notches); i++)
-            view.dispatchEvent(new WheelEvent('wheel', {deltaY: Math.sign(notches) * delta, cancelable: true,
-                                                        clientY: box.top + y * box.height, clientX: box.left + x * box.width}));
+            view.dispatchEvent(new WheelEvent('wheel', {
+                deltaY: Math.sign(notches) * delta, cancelable: true,
+                clientY: box.top + y * box.height, clientX: box.left + x * box.width}));
     ''', notches, *at, delta)
     wait_idle(browser)
     return browser.execute_script('return explorer.state.region')
@@ -257,7 +261,6 @@ def wheel(browser, notches, at=(0.5, 0.5), delta=1000):
 
 def region_text(browser):
     """The region as the page shows it: u0, u1, v0, v1 as strings."""
-    import re
     text = browser.find_element('id', 'region').text
     match = re.fullmatch(r'u \(rows\) (\S+)\.\.(\S+), v \(columns\) (\S+)\.\.(\S+)', text)
     assert match, text
@@ -287,17 +290,15 @@ def test_zooming_far_out_stops_at_1e4_where_both_backends_agree(browser, page, m
         numpy.testing.assert_allclose(page_probabilities(browser), expected, atol=TOLERANCE)
 
 
-class window_size:
+@contextlib.contextmanager
+def window_size(browser, width, height):
     """The browser's window at another size for a while (the module's tests share one browser)."""
-    def __init__(self, browser, width, height):
-        self.browser, self.size = browser, (width, height)
-
-    def __enter__(self):
-        self.before = self.browser.get_window_size()
-        self.browser.set_window_size(*self.size)
-
-    def __exit__(self, *exc):
-        self.browser.set_window_size(self.before['width'], self.before['height'])
+    before = browser.get_window_size()
+    browser.set_window_size(width, height)
+    try:
+        yield
+    finally:
+        browser.set_window_size(before['width'], before['height'])
 
 
 def test_the_canvas_fits_a_phone_and_follows_the_window(browser, page):
@@ -335,7 +336,8 @@ def test_a_bad_url_parameter_is_named_and_the_default_used(browser, page, query,
         browser.get(f'file://{page}?{query}')
         wait_idle(browser)
         if bad.startswith('size'):
-            default = browser.execute_script('return Math.round(document.getElementById("view").clientWidth * devicePixelRatio)')
+            default = browser.execute_script(
+                'return Math.round(document.getElementById("view").clientWidth * devicePixelRatio)')
             assert canvas_size(browser) == [default, default] and 100 < default < 200
         else:
             assert canvas_size(browser) == [16, 16] and browser.find_element('id', 'backend').text == 'WebGL2'
@@ -390,8 +392,6 @@ def test_random_z_stays_within_the_sliders(browser, page):
     numpy.testing.assert_allclose(z, shown, atol=0.005)  # the sliders' step is 0.01
 
 
-# ---- behaviour the page once got wrong: each test failed before its fix ----
-
 def renders(browser):
     """How often the page has evaluated the network (each call of its backend's render)."""
     count = browser.execute_script('return explorer.renders')
@@ -427,11 +427,14 @@ def test_keys_zoom_about_the_centre_and_pan(browser, page):
     from selenium.webdriver.common.keys import Keys
     open_page(browser, page, 'js', size='40x40')
     view = browser.find_element('id', 'view')
-    region = lambda: browser.execute_script('return explorer.state.region')  # noqa: E731
+
+    def region():
+        return browser.execute_script('return explorer.state.region')
     view.send_keys('+')
     wait_idle(browser)
     r = region()
-    assert r['u1'] - r['u0'] == pytest.approx(1.6) and r['u0'] + r['u1'] == pytest.approx(0) and r['v0'] + r['v1'] == pytest.approx(0)
+    assert r['u1'] - r['u0'] == pytest.approx(1.6) and r['v1'] - r['v0'] == pytest.approx(1.6)
+    assert r['u0'] + r['u1'] == pytest.approx(0) and r['v0'] + r['v1'] == pytest.approx(0)
     view.send_keys(Keys.ARROW_RIGHT)  # shows what lies to the right: v grows
     wait_idle(browser)
     moved = region()
