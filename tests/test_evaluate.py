@@ -181,7 +181,7 @@ def test_evaluation_in_process_reports_the_metrics_of_its_rows(tiny_models, tmp_
     assert capsys.readouterr().out == report + '\n' + f'wrote {tmp_path / "sr.md"} and {tmp_path / "sr.png"}\n'
     lines = report.split('\n')
     assert lines[0] == '# Is f(u, v, z) better than interpolation?'
-    assert lines[2].startswith('Produced by `python evaluate.py ' + ' '.join(argv) + '` in ')
+    assert lines[2].startswith('Produced by `python experiments/evaluate.py ' + ' '.join(argv) + '` in ')
     assert f' s on CPU ({os.cpu_count()} cores), commit ' in lines[2]
     assert 0 <= int(lines[2].split('` in ')[1].split(' s on ')[0]) < 600  # the run's own seconds
     assert lines[3].startswith('Test digits: 6. ')
