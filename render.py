@@ -195,6 +195,8 @@ def run(args):
     out = args.out or os.path.join('renders', default_name(args))
     cli.check_output_file(out, ('.gif',) if args.interpolate else ('.png',))
     model = cli.load_any_model(path, cli.decoder_class(args.decoder, device))
+    if model.kind == 'affine3x' and args.decoder == 'fast':
+        raise cli.UsageError(f'--decoder applies to the article\'s model only; {path} holds an affine3x model')
     if model.kind != 'affine3x' and args.pose != 'encoded':
         raise cli.UsageError(f'--pose applies to affine3x models only; {path} holds the article\'s model, '
                              'which has no pose')

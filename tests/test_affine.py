@@ -221,6 +221,9 @@ def test_render_draws_an_affine_model_with_its_pose_without_and_with_a_given_one
     with pytest.raises(SystemExit):
         render.main(['--pose', 'removed', '-n', '1', '-o', str(tmp_path / 'x.png')])  # the article's model has no pose
     assert '--pose applies to affine3x models only' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        render.main(['-m', path, '--decoder', 'fast', '-n', '1', '-o', str(tmp_path / 'x.png')])
+    assert "--decoder applies to the article's model only" in capsys.readouterr().err
 
 
 def test_poses_summarises_the_test_digits_poses_by_hand(tmp_path, capsys):
