@@ -278,7 +278,7 @@ def load_model(path, decoder_class=SamplingDecoder):
         raise ModelFileError(f'model file {path} does not record its latent size (not written by train.py?)')
     if 'decoder/linear1/W' in arrays:
         check_coordinates(arrays.get('coordinates'), f'model file {path}',
-                          f'convert it with: python convert_model.py {path} NEW.npz')
+                          f'convert it with: python tools/convert_model.py {path} NEW.npz')
     n_in, centers = arrays.pop('n_in', numpy.array(784)), arrays.pop('centers', numpy.array(False))
     if n_in.shape != () or n_in.dtype.kind not in 'iu' or int(numpy.sqrt(n_in)) ** 2 != n_in or centers.dtype != bool:
         raise ModelFileError(f'model file {path} has a malformed input size or grid flag')

@@ -1,8 +1,8 @@
 """Speed of the article's decoder path against the fast path, on CPU and (with CuPy) GPU.
 
-    python bench.py                 # table
-    python bench.py --json          # the same numbers as JSON
-    python bench.py --device gpu --tf32
+    python experiments/bench.py                 # table
+    python experiments/bench.py --json          # the same numbers as JSON
+    python experiments/bench.py --device gpu --tf32
 
 Training: images/s over whole iterations (forward, backward, Adam, host-to-device copy), after warm-up.
 Rendering: pixels/s of 16 digits at 168x168 and 1 digit at 1024x1024. Memory: peak bytes allocated by

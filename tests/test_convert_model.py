@@ -28,7 +28,7 @@ def old_format_file(tmp_path, seed=0):
 
 def test_old_file_is_refused_with_the_conversion_command(tmp_path, capsys):
     old, _ = old_format_file(tmp_path)
-    with pytest.raises(ModelFileError, match='earlier version.*python convert_model.py'):
+    with pytest.raises(ModelFileError, match='earlier version.*python tools/convert_model.py'):
         load_model(old)
     with pytest.raises(SystemExit) as exit_info:
         render.main(['-m', old, '-o', str(tmp_path / 'r.png')])

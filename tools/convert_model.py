@@ -4,7 +4,7 @@ Earlier versions fed the decoder (x, y, z) with x the column and y the row coord
 feeds (u, v, z) with u the row and v the column. Swapping the first two input columns of linear1
 turns such a model exactly into the same picture in the article's order: f(u, v, z) = f_old(v, u, z).
 
-    python convert_model.py old_model.npz model.npz
+    python tools/convert_model.py old_model.npz model.npz
 """
 import os
 import sys
