@@ -197,7 +197,7 @@ def test_resume_refuses_a_snapshot_of_the_other_model(affine_run, capsys):
     with pytest.raises(SystemExit) as info:
         train.main(['--test', '-e', '3', '-z', '3', '-o', str(affine_run), '-r', 'auto', '--no-progress'])
     err = capsys.readouterr().err
-    assert info.value.code == 2 and 'is of a affine3x run, this run is sampling6x (--model affine3x resumes it)' in err
+    assert info.value.code == 2 and 'is of the affine3x model, this run trains sampling6x (--model affine3x resumes it)' in err
 
 
 def test_render_draws_an_affine_model_with_its_pose_without_and_with_a_given_one(affine_run, tmp_path, capsys):
