@@ -227,7 +227,8 @@ def check_same_run(npz, path, trainer):
     model, iterator = trainer.updater.get_optimizer('main').target, trainer.updater.get_iterator('main')
     kind = 'affine3x' if 'updater/model:main/e5_affine/W' in npz.files else 'sampling6x'
     if kind != model.kind:
-        raise cli.UsageError(f'snapshot {path} is of the {kind} model, this run trains {model.kind} (--model {kind} resumes it)')
+        raise cli.UsageError(f'snapshot {path} is of the {kind} model, this run trains {model.kind} '
+                             f'(--model {kind} resumes it)')
     first, last = ('e1', 'e5') if kind == 'affine3x' else ('encoder1', 'encoder_mu')
     recorded = {'latent size': npz[f'updater/model:main/{last}/W'].shape[0] // (2 if kind == 'affine3x' else 1),
                 'input pixels': npz[f'updater/model:main/{first}/W'].shape[1]}
