@@ -446,3 +446,24 @@ def test_keys_zoom_about_the_centre_and_pan(browser, page):
     wait_idle(browser)
     r = region()
     assert [r['u0'], r['u1'], r['v0'], r['v1']] == pytest.approx([-1, 1, -1, 1])
+
+
+# ---- controls added after the first release ----
+
+def test_back_to_the_digit_restores_its_z_after_sliders_and_random_z(browser, page, model):
+    open_page(browser, page, 'js', size='28x28')
+    browser.execute_script('explorer.pickDigit(5)')
+    wait_idle(browser)
+    back = browser.find_element('id', 'back')
+    assert '5' in back.text
+    z = latent_means(model, data.load_mnist('test')[0][5:6])
+    expected = render(model.decoder, z, 28, 28)[0, 0]
+    move_slider(browser, 2.5)
+    browser.find_element('id', 'random').click()
+    wait_idle(browser)
+    assert abs(page_probabilities(browser) - expected).max() > 0.1  # moved away
+    back.click()
+    wait_idle(browser)
+    numpy.testing.assert_allclose(browser.execute_script('return Array.from(explorer.state.z)'), z[0], rtol=1e-6)
+    numpy.testing.assert_allclose(page_probabilities(browser), expected, atol=TOLERANCE)
+    assert browser.find_element('id', 'digit').get_attribute('value') == '5' and thumbnail(browser).any()
