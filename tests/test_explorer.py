@@ -467,3 +467,47 @@ def test_back_to_the_digit_restores_its_z_after_sliders_and_random_z(browser, pa
     numpy.testing.assert_allclose(browser.execute_script('return Array.from(explorer.state.z)'), z[0], rtol=1e-6)
     numpy.testing.assert_allclose(page_probabilities(browser), expected, atol=TOLERANCE)
     assert browser.find_element('id', 'digit').get_attribute('value') == '5' and thumbnail(browser).any()
+
+
+def open_url(browser, url):
+    """A fresh load even where only the hash differs from the page on view (else no reload at all)."""
+    browser.get('about:blank')
+    browser.get(url)
+    wait_idle(browser)
+
+
+def test_the_url_hash_keeps_the_view_and_a_page_opened_with_it_shows_that_view(browser, page):
+    open_page(browser, page, 'js', size='28x28')
+    entries = browser.execute_script('return history.length')
+    browser.execute_script('explorer.pickDigit(3)')
+    wait_idle(browser)
+    move_slider(browser, 1.37)
+    browser.execute_script('explorer.setRegion(-0.3, 0.1, 0.45, 0.8)')
+    wait_idle(browser)
+    url = browser.current_url
+    hash_ = url.split('#', 1)[1]
+    assert re.fullmatch(r'z=[^&]+&region=-0\.3,0\.1,0\.45,0\.8&digit=3', hash_), hash_
+    assert browser.execute_script('return history.length') == entries  # replaced, not one entry per change
+    view = 'return [Array.from(explorer.state.z), explorer.state.region, explorer.state.digit, explorer.pixels()]'
+    before = browser.execute_script(view)
+    open_url(browser, url)
+    assert browser.execute_script(view) == before and before[2] == 3
+    assert browser.find_element('id', 'digit').get_attribute('value') == '3'
+    assert not browser.find_element('id', 'notice').is_displayed()
+    browser.find_element('id', 'random').click()  # a z of no digit: no digit in the hash, and it comes back
+    wait_idle(browser)
+    url, z = browser.current_url, browser.execute_script('return Array.from(explorer.state.z)')
+    assert 'digit=' not in url
+    open_url(browser, url)
+    assert browser.execute_script('return [Array.from(explorer.state.z), explorer.state.digit]') == [z, None]
+
+
+@pytest.mark.parametrize('hash_,bad', [('z=1,2', 'z=1,2'), ('digit=12', 'digit=12'), ('region=0,0,0,0', 'region=0,0,0,0'),
+                                       ('region=1,x,2,3&digit=2', 'region=1,x,2,3'), ('zoom=2', 'zoom=2')])
+def test_a_malformed_hash_is_named_and_ignored(browser, page, hash_, bad):
+    open_url(browser, f'file://{page}?size=16x16&backend=js#{hash_}')
+    notice = browser.find_element('id', 'notice')
+    assert notice.is_displayed() and bad in notice.text and '\n' not in notice.text
+    state = browser.execute_script('return explorer.state')
+    assert state['digit'] == 0 and state['region'] == {'u0': -1, 'u1': 1, 'v0': -1, 'v1': 1}
+    assert not severe_errors(browser)
