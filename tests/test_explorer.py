@@ -511,3 +511,25 @@ def test_a_malformed_hash_is_named_and_ignored(browser, page, hash_, bad):
     state = browser.execute_script('return explorer.state')
     assert state['digit'] == 0 and state['region'] == {'u0': -1, 'u1': 1, 'v0': -1, 'v1': 1}
     assert not severe_errors(browser)
+
+
+def test_the_picked_digits_class_is_shown_and_a_class_picks_its_next_digit(browser, page):
+    from selenium.webdriver.support.ui import Select
+    open_page(browser, page, 'js', size='16x16')
+    labels = data.load_mnist('test')[1][:12].tolist()  # 7 2 1 0 4 1 4 9 5 9 0 6: no 3 or 8 among them
+    assert browser.execute_script('return DATA.labels') == labels
+    shown = browser.find_element('id', 'class')
+    assert shown.text == 'class 7'
+
+    def pick(label):
+        Select(browser.find_element('id', 'pick-class')).select_by_value(str(label))
+        wait_idle(browser)
+        return browser.execute_script('return explorer.state.digit')
+    assert [pick(1), pick(1), pick(1)] == [2, 5, 2]  # the next one after the digit on view, round again
+    assert shown.text == 'class 1' and browser.find_element('id', 'digit').get_attribute('value') == '2'
+    assert pick(9) == 7 and shown.text == 'class 9'
+    options = Select(browser.find_element('id', 'pick-class')).options
+    assert [o.get_attribute('value') for o in options if not o.is_enabled()] == ['', '3', '8']  # the prompt; no 3, no 8
+    browser.find_element('id', 'random').click()
+    wait_idle(browser)
+    assert shown.text == '' and pick(0) == 10  # from a random z: the first 0 after the digit picked last (7)

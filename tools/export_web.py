@@ -4,7 +4,10 @@
     python tools/export_web.py -o result/explorer.html      # another file
 
 The page embeds the decoder's weights, z = mu of the first --digits test digits and their 28x28
-originals, and colormap tables from matplotlib: no other file, no network. It evaluates the decoder
+originals, and colormap tables from matplotlib: no other file, no network. Its JSON (page_data()) holds
+W1..W4, b1..b4 (float32, base64), n_latent, units, coordinates, grid, digit_count, digit_side, digits
+(uint8 originals), mu (float32, digit_count x n_latent), colormaps (256 RGB uint8 each), and
+labels: the digits' MNIST test classes (a list of ints). It evaluates the decoder
 per pixel on the GPU with WebGL2 (a plain JavaScript fallback where WebGL2 is missing), in the
 article's coordinate order, with the z part of linear1 computed once per frame (as in fastpath.py).
 """
@@ -49,7 +52,7 @@ def colormap_table(name):
     return base64_of((rgb * 255 + 0.5).astype(numpy.uint8), numpy.uint8)
 
 
-def page_data(model, originals):
+def page_data(model, originals, labels):
     """Everything the page needs, as JSON: little-endian float32 and uint8 arrays in base64."""
     decoder = model.decoder
     layers = [getattr(decoder, f'linear{k}') for k in range(1, 5)]
@@ -60,6 +63,7 @@ def page_data(model, originals):
                 digit_side=originals.shape[-1],
                 digits=base64_of(numpy.round(originals[:, 0] * 255), numpy.uint8),
                 mu=base64_of(latent_means(model, originals), '<f4'),
+                labels=[int(label) for label in labels],
                 colormaps={name: colormap_table(name) for name in COLORMAPS})
 
 
@@ -68,10 +72,10 @@ def export(model_path, out, digits):
     if model.n_in != 784:
         raise cli.UsageError(f'{model_path} was trained on {int(model.n_in ** 0.5)}x{int(model.n_in ** 0.5)} digits; '
                              'the explorer takes models of 28x28 digits')
-    originals = data.load_mnist('test')[0][:digits]
+    images, labels = data.load_mnist('test')
     with open(TEMPLATE, encoding='utf-8') as f:
         template = f.read()
-    payload = json.dumps(page_data(model, originals)).replace('</', '<\\/')
+    payload = json.dumps(page_data(model, images[:digits], labels[:digits])).replace('</', '<\\/')
     html = template.replace('/*MODEL_DATA*/{}', payload, 1)
     return write_text(out, html)
 
