@@ -533,3 +533,36 @@ def test_the_picked_digits_class_is_shown_and_a_class_picks_its_next_digit(brows
     browser.find_element('id', 'random').click()
     wait_idle(browser)
     assert shown.text == '' and pick(0) == 10  # from a random z: the first 0 after the digit picked last (7)
+
+
+def floats_of(text, *shape):
+    import base64
+    return numpy.frombuffer(base64.b64decode(text), '<f4').reshape(shape)
+
+
+def test_the_map_is_a_pca_of_the_digits_z_and_a_click_on_a_dot_picks_its_digit(browser, page, model):
+    from selenium.webdriver import ActionChains
+    images, labels = data.load_mnist('test')
+    mu = latent_means(model, images[:12])
+    exported = export_web.page_data(model, images[:12], labels[:12])
+    directions, points = floats_of(exported['pca_directions'], 2, 8), floats_of(exported['pca_points'], 12, 2)
+    centred = mu - mu.mean(axis=0)
+    numpy.testing.assert_allclose(directions @ directions.T, numpy.eye(2), atol=1e-5)
+    numpy.testing.assert_allclose(points, centred @ directions.T, atol=1e-4)
+    assert points[:, 0].var() >= points[:, 1].var() >= (centred @ numpy.linalg.svd(centred)[2][2]).var() - 1e-6
+    open_page(browser, page, 'js', size='16x16')
+    spacing = numpy.linalg.norm(points[:, None] - points[None], axis=-1) + numpy.eye(12) * 1e9
+    k = int(numpy.argmax(spacing.min(axis=1)[1:])) + 1  # the dot farthest from the others, not digit 0's on view
+    x, y, rgb = browser.execute_script('''
+        const [x, y] = explorer.mapXY(arguments[0]), map = document.getElementById('map');
+        return [x, y, Array.from(map.getContext('2d').getImageData(Math.round(x), Math.round(y), 1, 1).data.slice(0, 3))]''', k)
+    assert rgb == browser.execute_script(f'return CLASS_COLOURS[{int(labels[k])}]')  # its dot, in its class's colour
+    map_ = browser.find_element('id', 'map')
+    ActionChains(browser).move_to_element_with_offset(map_, x - map_.size['width'] / 2,
+                                                      y - map_.size['height'] / 2).click().perform()
+    wait_idle(browser)
+    assert browser.execute_script('return explorer.state.digit') == k
+    browser.find_element('id', 'random').click()  # the marker follows any z, as the directions project it
+    wait_idle(browser)
+    z, marker = browser.execute_script('return [Array.from(explorer.state.z), explorer.mapMarker()]')
+    numpy.testing.assert_allclose(marker, directions @ (numpy.array(z) - mu.mean(axis=0)), atol=1e-4)

@@ -7,7 +7,9 @@ The page embeds the decoder's weights, z = mu of the first --digits test digits 
 originals, and colormap tables from matplotlib: no other file, no network. Its JSON (page_data()) holds
 W1..W4, b1..b4 (float32, base64), n_latent, units, coordinates, grid, digit_count, digit_side, digits
 (uint8 originals), mu (float32, digit_count x n_latent), colormaps (256 RGB uint8 each), and
-labels: the digits' MNIST test classes (a list of ints). It evaluates the decoder
+labels: the digits' MNIST test classes (a list of ints), and their z's 2-D PCA map (float32):
+pca_mean (n_latent), pca_directions (2 x n_latent, orthonormal rows: the map's x and y) and pca_points
+(digit_count x 2, the digits' centred z = mu projected on the directions). It evaluates the decoder
 per pixel on the GPU with WebGL2 (a plain JavaScript fallback where WebGL2 is missing), in the
 article's coordinate order, with the z part of linear1 computed once per frame (as in fastpath.py).
 """
@@ -52,18 +54,31 @@ def colormap_table(name):
     return base64_of((rgb * 255 + 0.5).astype(numpy.uint8), numpy.uint8)
 
 
+def pca_map(mu):
+    """The 2-D PCA of the digits' z: their mean, the two leading directions (2 x n_latent, orthonormal)
+    and the digits projected on them. full_matrices: two directions even from fewer than three digits."""
+    mean = mu.mean(axis=0)
+    directions = numpy.linalg.svd(mu - mean, full_matrices=True)[2][:2]
+    directions = numpy.concatenate([directions, numpy.zeros((2 - len(directions), mu.shape[1]))])  # n_latent 1
+    directions *= numpy.where(directions.sum(axis=1, keepdims=True) < 0, -1, 1)  # SVD's sign: any; fix one
+    return mean, directions, (mu - mean) @ directions.T
+
+
 def page_data(model, originals, labels):
     """Everything the page needs, as JSON: little-endian float32 and uint8 arrays in base64."""
     decoder = model.decoder
     layers = [getattr(decoder, f'linear{k}') for k in range(1, 5)]
     weights = {f'W{k}': base64_of(layer.W.array, '<f4') for k, layer in enumerate(layers, start=1)}
     weights.update({f'b{k}': base64_of(layer.b.array, '<f4') for k, layer in enumerate(layers, start=1)})
+    mu = latent_means(model, originals)
+    mean, directions, points = pca_map(mu.astype(numpy.float64))
     return dict(weights, n_latent=model.n_latent, units=int(layers[0].W.shape[0]), coordinates=COORDINATES,
                 grid='centers' if model.centers else 'linspace', digit_count=len(originals),
                 digit_side=originals.shape[-1],
                 digits=base64_of(numpy.round(originals[:, 0] * 255), numpy.uint8),
-                mu=base64_of(latent_means(model, originals), '<f4'),
-                labels=[int(label) for label in labels],
+                mu=base64_of(mu, '<f4'), labels=[int(label) for label in labels],
+                pca_mean=base64_of(mean, '<f4'), pca_directions=base64_of(directions, '<f4'),
+                pca_points=base64_of(points, '<f4'),
                 colormaps={name: colormap_table(name) for name in COLORMAPS})
 
 
