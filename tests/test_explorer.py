@@ -566,3 +566,17 @@ def test_the_map_is_a_pca_of_the_digits_z_and_a_click_on_a_dot_picks_its_digit(b
     wait_idle(browser)
     z, marker = browser.execute_script('return [Array.from(explorer.state.z), explorer.mapMarker()]')
     numpy.testing.assert_allclose(marker, directions @ (numpy.array(z) - mu.mean(axis=0)), atol=1e-4)
+
+
+def test_the_colour_bar_shows_the_colormap_from_0_to_1(browser, page):
+    import matplotlib
+    from selenium.webdriver.support.ui import Select
+    open_page(browser, page, 'js', size='16x16')
+    for name in ('gray', 'magma', 'gray_r'):
+        Select(browser.find_element('id', 'colormap')).select_by_value(name)
+        width, rgba = browser.execute_script('''const bar = document.getElementById('colorbar');
+            return [bar.width, Array.from(bar.getContext('2d').getImageData(0, 0, bar.width, 1).data)]''')
+        expected = numpy.round(matplotlib.colormaps[name](numpy.linspace(0, 1, width))[:, :3] * 255)
+        numpy.testing.assert_allclose(numpy.reshape(rgba, (width, 4))[:, :3], expected, atol=1)
+    ends = browser.find_elements('css selector', '#colorbar-ends span')
+    assert [end.text for end in ends] == ['0', '1']
