@@ -580,3 +580,38 @@ def test_the_colour_bar_shows_the_colormap_from_0_to_1(browser, page):
         numpy.testing.assert_allclose(numpy.reshape(rgba, (width, 4))[:, :3], expected, atol=1)
     ends = browser.find_elements('css selector', '#colorbar-ends span')
     assert [end.text for end in ends] == ['0', '1']
+
+
+def overview_pixels(browser):
+    rgba = browser.execute_script('''const o = document.getElementById('overview');
+        return [o.width, Array.from(o.getContext('2d').getImageData(0, 0, o.width, o.height).data)]''')
+    return numpy.reshape(rgba[1], (rgba[0], rgba[0], 4)).astype(int)
+
+
+def test_the_zoom_indicator_shows_the_region_on_the_whole_image(browser, page, model):
+    open_page(browser, page, 'js', size='40x40')
+    overview = browser.find_element('id', 'overview')
+    assert not overview.is_displayed()  # the whole image on view: nothing to indicate
+    browser.execute_script('explorer.setRegion(-0.5, 0, 0.5, 1)')  # the upper middle, right half
+    wait_idle(browser)
+    assert overview.is_displayed()
+    pixels = overview_pixels(browser)
+    side = len(pixels)
+    assert side == 64
+    assert pixels[16, 48, 0] > 200 and pixels[16, 48, 1] < 60 and pixels[32, 32, 0] > 200 and pixels[32, 32, 1] < 60
+    keep = numpy.ones((side, side), bool)  # away from the rectangle's lines: rows 16, 48 and columns 32, 63
+    keep[12:21] = keep[44:53] = False
+    keep[:, 28:37] = keep[:, 59:] = False
+    z = latent_means(model, data.load_mnist('test')[0][:1])
+    expected = render(model.decoder, z, side, side)[0, 0]  # the whole [-1, 1]² image
+    assert (pixels[keep, 0] == pixels[keep, 1]).all()
+    numpy.testing.assert_allclose(pixels[keep, 0] / 255, expected[keep], atol=TOLERANCE)
+    before = renders(browser)
+    browser.execute_script('explorer.setRegion(-3, -3, 3, 3)')  # zoomed out: the image a third, the region all
+    wait_idle(browser)
+    assert renders(browser) == before + 1  # the frame only: the same z's whole image is not drawn again
+    pixels = overview_pixels(browser)
+    assert pixels[1, 32, 0] > 200 and pixels[1, 32, 1] < 60 and pixels[32, 32, 0] == pixels[32, 32, 1]
+    browser.find_element('id', 'reset').click()
+    wait_idle(browser)
+    assert not overview.is_displayed()
