@@ -502,8 +502,9 @@ def test_the_url_hash_keeps_the_view_and_a_page_opened_with_it_shows_that_view(b
     assert browser.execute_script('return [Array.from(explorer.state.z), explorer.state.digit]') == [z, None]
 
 
-@pytest.mark.parametrize('hash_,bad', [('z=1,2', 'z=1,2'), ('digit=12', 'digit=12'), ('region=0,0,0,0', 'region=0,0,0,0'),
-                                       ('region=1,x,2,3&digit=2', 'region=1,x,2,3'), ('zoom=2', 'zoom=2')])
+@pytest.mark.parametrize('hash_,bad', [('z=1,2', 'z=1,2'), ('digit=12', 'digit=12'), ('digit=-1', 'digit=-1'),
+                                       ('region=0,0,0,0', 'region=0,0,0,0'), ('region=1,x,2,3&digit=2', 'region=1,x,2,3'),
+                                       ('zoom=2', 'zoom=2')])
 def test_a_malformed_hash_is_named_and_ignored(browser, page, hash_, bad):
     open_url(browser, f'file://{page}?size=16x16&backend=js#{hash_}')
     notice = browser.find_element('id', 'notice')
@@ -555,7 +556,8 @@ def test_the_map_is_a_pca_of_the_digits_z_and_a_click_on_a_dot_picks_its_digit(b
     k = int(numpy.argmax(spacing.min(axis=1)[1:])) + 1  # the dot farthest from the others, not digit 0's on view
     x, y, rgb = browser.execute_script('''
         const [x, y] = explorer.mapXY(arguments[0]), map = document.getElementById('map');
-        return [x, y, Array.from(map.getContext('2d').getImageData(Math.round(x), Math.round(y), 1, 1).data.slice(0, 3))]''', k)
+        const pixel = map.getContext('2d').getImageData(Math.round(x), Math.round(y), 1, 1).data;
+        return [x, y, Array.from(pixel.slice(0, 3))]''', k)
     assert rgb == browser.execute_script(f'return CLASS_COLOURS[{int(labels[k])}]')  # its dot, in its class's colour
     map_ = browser.find_element('id', 'map')
     ActionChains(browser).move_to_element_with_offset(map_, x - map_.size['width'] / 2,
