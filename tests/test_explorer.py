@@ -187,6 +187,63 @@ def test_download_png_has_the_size_asked_for(browser, page):
     assert browser.execute_script('return window.downloaded') == ['digit_24x24.png', 24, 24]
 
 
+INTERCEPT_DOWNLOAD = '''
+    window.downloaded = null;
+    HTMLAnchorElement.prototype.click = function () {
+        const image = new Image(), name = this.download;
+        image.onload = () => {
+            const c = document.createElement('canvas');
+            c.width = image.naturalWidth; c.height = image.naturalHeight;
+            c.getContext('2d').drawImage(image, 0, 0);
+            window.downloaded = [name, c.width, c.height, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)];
+        };
+        image.src = this.href;
+    };'''
+
+
+def test_a_png_download_draws_in_steps_shows_progress_and_can_be_cancelled(browser, page):
+    """A large PNG drew in one call, the page frozen for minutes: now it draws in tiles, between
+    which the page answers, says how far it is, and stops on cancel without a download."""
+    open_page(browser, page, 'js', size='16x16')
+    browser.execute_script(INTERCEPT_DOWNLOAD + "document.getElementById('png-size').value = 512;")
+    # a timer of the page's own: it fires between tiles (the page's whole 512x512 took over 30 s here)
+    browser.execute_script("""window.gaps = []; let t = performance.now();
+        window.ticker = setInterval(() => { const now = performance.now(); gaps.push(now - t); t = now; }, 10);""")
+    browser.find_element('id', 'download').click()
+    progress = browser.find_element('id', 'download-progress')
+    seen = []
+    deadline = time.time() + 60
+    while len(set(seen)) < 3:
+        assert time.time() < deadline, seen
+        seen.append(browser.execute_script('return document.getElementById("download-progress").textContent'))
+        time.sleep(0.1)
+    gaps = browser.execute_script('clearInterval(ticker); return gaps')
+    assert len(gaps) >= 5 and max(gaps) < 5000, gaps  # seconds at most, on a CPU shared with a training
+    assert all(re.fullmatch(r'PNG \d+%', text) for text in seen), seen
+    percents = [int(text[4:-1]) for text in seen]
+    assert percents == sorted(percents) and percents[-1] < 100
+    browser.find_element('id', 'download-cancel').click()
+    renders = browser.execute_script('return explorer.renders')
+    time.sleep(3)
+    assert browser.execute_script('return explorer.renders') == renders  # no tile drawn after the cancel
+    assert browser.execute_script('return window.downloaded') is None
+    assert not progress.is_displayed() and not browser.find_element('id', 'download-cancel').is_displayed()
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_a_png_download_of_the_canvas_size_has_the_canvas_pixels(browser, page, backend):
+    """40 pixels: the PNG's tiles of 32 join exactly, as the canvas drawn in one piece."""
+    open_page(browser, page, backend, size='40x40')
+    browser.execute_script(INTERCEPT_DOWNLOAD + "document.getElementById('png-size').value = 40;")
+    browser.find_element('id', 'download').click()
+    deadline = time.time() + 30
+    while browser.execute_script('return window.downloaded') is None and time.time() < deadline:
+        time.sleep(0.05)
+    name, width, height, pixels = browser.execute_script('return window.downloaded')
+    assert (name, width, height) == ('digit_40x40.png', 40, 40)
+    assert pixels == browser.execute_script('return explorer.pixels()')
+
+
 @pytest.mark.parametrize('backend', BACKENDS)
 def test_a_pixel_centre_model_is_drawn_on_pixel_centres(browser, backend, tmp_path):
     """Models trained with --grid center sample u_i = -1 + (2 i + 1) / H, not linspace: so does the page."""
