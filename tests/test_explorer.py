@@ -142,6 +142,44 @@ def test_wheel_zooms_about_the_pointer_and_drag_pans(browser, page):
     assert moved['v0'] < r['v0'] and moved['u0'] == pytest.approx(r['u0'])
 
 
+def touch(browser, kind, *points):
+    """A touch event through DevTools, as a touch screen sends it: points in CSS pixels of the canvas."""
+    left, top = browser.execute_script('const b = document.getElementById("view").getBoundingClientRect(); return [b.left, b.top]')
+    browser.execute_cdp_cmd('Input.dispatchTouchEvent', {'type': kind, 'touchPoints': [
+        {'x': left + x, 'y': top + y, 'id': i} for i, (x, y) in enumerate(points)]})
+
+
+def test_one_finger_pans_and_two_fingers_pinch_zoom_about_their_midpoint(browser, page):
+    open_page(browser, page, 'js', size='80x80')  # 80 CSS pixels showing [-1, 1]²: 40 pixels a unit
+    touch(browser, 'touchStart', (40, 40))
+    touch(browser, 'touchMove', (60, 30))  # content follows the finger: 20 right, 10 up
+    touch(browser, 'touchEnd')
+    wait_idle(browser)
+    r = browser.execute_script('return explorer.state.region')
+    assert [r[k] for k in ('u0', 'u1', 'v0', 'v1')] == pytest.approx([-0.75, 1.25, -1.5, 0.5], abs=0.03)  # a pixel: the box has a border
+    browser.execute_script('explorer.setRegion(-1, -1, 1, 1)')
+    wait_idle(browser)
+    # fingers 10 pixels apart about (20, 40), a quarter across and halfway down, then 20 apart: 2x zoom
+    # whose fixed point is the midpoint, at v = -0.5, u = 0
+    touch(browser, 'touchStart', (15, 40))
+    touch(browser, 'touchStart', (15, 40), (25, 40))
+    touch(browser, 'touchMove', (10, 40), (30, 40))
+    touch(browser, 'touchEnd', (10, 40))
+    touch(browser, 'touchEnd')
+    wait_idle(browser)
+    r = browser.execute_script('return explorer.state.region')
+    assert [r[k] for k in ('u0', 'u1', 'v0', 'v1')] == pytest.approx([-0.5, 0.5, -0.75, 0.25], abs=0.03)
+    # the midpoint moving pans with the zoom: both fingers 20 pixels down, apart as before
+    touch(browser, 'touchStart', (10, 40))
+    touch(browser, 'touchStart', (10, 40), (30, 40))
+    touch(browser, 'touchMove', (10, 60), (30, 60))
+    touch(browser, 'touchEnd', (10, 60))
+    touch(browser, 'touchEnd')
+    wait_idle(browser)
+    moved = browser.execute_script('return explorer.state.region')
+    assert [moved[k] for k in ('u0', 'u1', 'v0', 'v1')] == pytest.approx([-0.75, 0.25, -0.75, 0.25], abs=0.03)
+
+
 @pytest.mark.parametrize('backend', BACKENDS)
 def test_no_console_errors_and_no_network(browser, page, backend):
     open_page(browser, page, backend)
