@@ -422,6 +422,45 @@ def canvas_size(browser):
     return browser.execute_script('const v = document.getElementById("view"); return [v.width, v.height]')
 
 
+@contextlib.contextmanager
+def screen(browser):
+    """emulate(width, scale): a page width CSS pixels wide at scale device pixels each, for a while."""
+    def emulate(width, scale):
+        browser.execute_cdp_cmd('Emulation.setDeviceMetricsOverride',
+                                {'width': width, 'height': 400, 'deviceScaleFactor': scale, 'mobile': False})
+    try:
+        yield emulate
+    finally:
+        browser.execute_cdp_cmd('Emulation.clearDeviceMetricsOverride', {})
+
+
+def test_a_new_device_pixel_ratio_redraws_at_the_new_resolution(browser, page):
+    """A window moved to a screen of another ratio gets no resize event, only a media query's change.
+    Chromium's emulation changes the ratio with neither, unless the width changes too: so the width
+    changes by a pixel and the test swallows the resize event before the page's handler sees it."""
+    swallow = browser.execute_cdp_cmd('Page.addScriptToEvaluateOnNewDocument', {  # before the page's own listener
+        'source': "window.addEventListener('resize', e => e.stopImmediatePropagation())"})
+    with screen(browser) as emulate:
+        emulate(100, 1)  # a narrow page: a canvas of some 50 CSS pixels, quick to draw
+        try:
+            browser.get(f'file://{page}?backend=js')
+        finally:  # the pages of later tests keep their resize events
+            browser.execute_cdp_cmd('Page.removeScriptToEvaluateOnNewDocument', swallow)
+        wait_idle(browser, timeout=120)
+        assert canvas_size(browser)[0] == browser.execute_script('return document.getElementById("view").clientWidth')
+        for width, scale in ((101, 2), (100, 1.5)):  # and again: the page listens for the next change too
+            emulate(width, scale)
+            deadline = time.time() + 30
+            while True:
+                css, ratio = browser.execute_script('return [document.getElementById("view").clientWidth, devicePixelRatio]')
+                if ratio == scale and canvas_size(browser) == [int(css * scale + 0.5)] * 2:  # Math.round
+                    break
+                assert time.time() < deadline, (scale, ratio, css, canvas_size(browser))
+                time.sleep(0.1)
+            assert css == width - 49  # the 34 pixels of margins and border, and 15 of a scroll bar
+            wait_idle(browser, timeout=120)
+
+
 @pytest.mark.parametrize('query,bad', [('size=abc', 'size=abc'), ('size=10x0', 'size=10x0'), ('size=0', 'size=0'),
                                        ('size=4x5x6', 'size=4x5x6'), ('size=-3x4', 'size=-3x4'),
                                        ('size=16x16&backend=gpu', 'backend=gpu')])
