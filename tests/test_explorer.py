@@ -751,3 +751,106 @@ def test_the_zoom_indicator_shows_the_region_on_the_whole_image(browser, page, m
     browser.find_element('id', 'reset').click()
     wait_idle(browser)
     assert not overview.is_displayed()
+
+
+# ---- affine3x pages: the pose folded into linear1, its sliders and its place in the URL ----
+
+@pytest.fixture(scope='module')
+def affine(tmp_path_factory):
+    """A small affine3x model whose digits have distinct, clearly visible poses, its page, z and raw poses."""
+    import affine_model
+    from model import save_model
+    numpy.random.seed(5)
+    model = affine_model.AffineSamplingVAE(3)
+    model.warm_up = 1.0
+    model.e5_affine.W.array[:] = numpy.random.RandomState(6).randn(4, 49) * 0.3
+    decoder = model.decoder
+    decoder.linear1.W.array[:, :2] *= 6  # strong variation over the plane
+    digits = data.load_mnist('test')[0][:4]
+    z, poses = affine_model.latents_and_poses(model, digits)
+    logits = decoder.sample_points(z, poses, numpy.linspace(-1, 1, 7, dtype=numpy.float32),
+                                   numpy.linspace(-1, 1, 9, dtype=numpy.float32)).array
+    decoder.linear4.W.array /= logits.std() / 3
+    decoder.linear4.b.array -= decoder.sample_points(z, poses, numpy.linspace(-1, 1, 7, dtype=numpy.float32),
+                                                     numpy.linspace(-1, 1, 9, dtype=numpy.float32)).array.mean()
+    path = tmp_path_factory.mktemp('affine_web')
+    save_model(model, str(path / 'affine.npz'))
+    export_web.main(['-m', str(path / 'affine.npz'), '-o', str(path / 'page.html'), '--digits', '4'])
+    return {'model': model, 'page': str(path / 'page.html'), 'z': z, 'poses': poses}
+
+
+def affine_render(affine, k, pose, region=(-1.0, -1.0, 1.0, 1.0)):
+    return render(affine['model'].decoder, affine['z'][k:k + 1], 7, 9, region=region, pose=pose)[0, 0]
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_an_affine3x_page_draws_each_digit_in_its_pose_and_in_a_pose_given(browser, affine, backend):
+    from affine_model import given_pose
+    open_page(browser, affine['page'], backend, size='9x7')
+    browser.execute_script('explorer.pickDigit(2)')
+    wait_idle(browser)
+    own = affine_render(affine, 2, affine['poses'][2:3])
+    assert abs(own - affine_render(affine, 2, numpy.zeros((1, 4), numpy.float32))).max() > 5 / 255  # the pose shows
+    numpy.testing.assert_allclose(page_probabilities(browser), own, atol=TOLERANCE)
+    browser.execute_script('explorer.setPose(1.3, 40, 0.2, -0.3)')  # rotated, scaled, shifted, on a zoomed region
+    browser.execute_script('explorer.setRegion(-0.3, 0.1, 0.45, 0.8)')
+    wait_idle(browser)
+    given = affine_render(affine, 2, given_pose(1.3, 40, 0.2, -0.3), region=(-0.3, 0.1, 0.45, 0.8))
+    assert abs(given - affine_render(affine, 2, affine['poses'][2:3], region=(-0.3, 0.1, 0.45, 0.8))).max() > 5 / 255
+    numpy.testing.assert_allclose(page_probabilities(browser), given, atol=TOLERANCE)
+    assert not severe_errors(browser)
+
+
+def test_the_pose_controls_set_remove_and_restore_the_pose(browser, affine, page):
+    from affine_model import pose_removed
+    open_page(browser, page, 'js', size='16x16')
+    assert not browser.find_element('id', 'pose').is_displayed()  # the article's model has no pose
+    open_page(browser, affine['page'], 'js', size='9x7')
+    browser.execute_script('explorer.pickDigit(1)')
+    wait_idle(browser)
+    raw = affine['poses']
+    browser.execute_script('const s = document.getElementById("pose-rotation"); s.value = 90; s.dispatchEvent(new Event("input"))')
+    wait_idle(browser)
+    pose = browser.execute_script('return Array.from(explorer.state.pose)')
+    numpy.testing.assert_allclose(pose, [raw[1, 0], numpy.pi / 2, raw[1, 2], raw[1, 3]], rtol=1e-6)
+    browser.find_element('id', 'pose-removed').click()
+    wait_idle(browser)
+    removed = pose_removed(raw)[1:2]  # the mean log scale of the 4 embedded digits, no rotation, no shift
+    numpy.testing.assert_allclose(browser.execute_script('return Array.from(explorer.state.pose)'), removed[0], atol=1e-7)
+    numpy.testing.assert_allclose(page_probabilities(browser), affine_render(affine, 1, removed), atol=TOLERANCE)
+    browser.find_element('id', 'own-pose').click()
+    wait_idle(browser)
+    numpy.testing.assert_allclose(page_probabilities(browser), affine_render(affine, 1, raw[1:2]), atol=TOLERANCE)
+
+
+def test_the_pose_is_kept_in_the_url_hash_as_render_py_takes_it(browser, affine, page):
+    open_page(browser, affine['page'], 'js', size='9x7')
+    browser.execute_script('explorer.pickDigit(3); explorer.setPose(0.8, -25, 0.1, 0.4)')
+    wait_idle(browser)
+    url = browser.current_url
+    assert url.endswith('&digit=3&pose=0.8,-25,0.1,0.4'), url
+    before = browser.execute_script('return [Array.from(explorer.state.pose), explorer.pixels()]')
+    open_url(browser, url)
+    after = browser.execute_script('return [Array.from(explorer.state.pose), explorer.pixels()]')
+    numpy.testing.assert_allclose(after[0], before[0], rtol=1e-9)
+    assert after[1] == before[1]
+    for bad in ('pose=0,0,0,0', 'pose=1,0,1,0', 'pose=1,0,0'):
+        open_url(browser, f'file://{affine["page"]}?size=9x7&backend=js#digit=1&{bad}')
+        assert bad in browser.find_element('id', 'notice').text
+    open_url(browser, f'file://{page}?size=16x16&backend=js#pose=1,0,0,0')  # no pose on the article's page
+    assert 'pose=1,0,0,0' in browser.find_element('id', 'notice').text
+
+
+def test_the_interpolation_moves_the_pose_with_z_as_render_py_does(browser, affine):
+    open_page(browser, affine['page'], 'js', size='9x7')
+    set_value(browser, 'from', 0)
+    set_value(browser, 'to', 3)
+    browser.find_element('id', 'play').click()
+    time.sleep(0.7)  # part of the way: 4 s there and back
+    browser.find_element('id', 'play').click()
+    z, pose = browser.execute_script('return [Array.from(explorer.state.z), Array.from(explorer.state.pose)]')
+    a, b = affine['z'][0], affine['z'][3]
+    t = (numpy.array(z) - a) @ (b - a) / ((b - a) @ (b - a))
+    assert 0.01 < t < 0.99
+    numpy.testing.assert_allclose(z, (1 - t) * a + t * b, atol=1e-5)
+    numpy.testing.assert_allclose(pose, (1 - t) * affine['poses'][0] + t * affine['poses'][3], atol=1e-5)

@@ -5,13 +5,16 @@
 
 The page embeds the decoder's weights, z = mu of the first --digits test digits and their 28x28
 originals, and colormap tables from matplotlib: no other file, no network. Its JSON (page_data()) holds
-W1..W4, b1..b4 (float32, base64), n_latent, units, coordinates, grid, digit_count, digit_side, digits
-(uint8 originals), mu (float32, digit_count x n_latent), colormaps (256 RGB uint8 each), and
+W1..W4, b1..b4 (float32, base64), kind, n_latent, widths (of the three hidden layers), coordinates, grid,
+digit_count, digit_side, digits (uint8 originals), mu (float32, digit_count x n_latent), poses (affine3x
+models: float32, digit_count x 4, each digit's raw pose: log scale, theta, tx and ty before tanh; null for
+the article's model), colormaps (256 RGB uint8 each), and
 labels: the digits' MNIST test classes (a list of ints), and their z's 2-D PCA map (float32):
 pca_mean (n_latent), pca_directions (2 x n_latent, orthonormal rows: the map's x and y) and pca_points
 (digit_count x 2, the digits' centred z = mu projected on the directions). It evaluates the decoder
 per pixel on the GPU with WebGL2 (a plain JavaScript fallback where WebGL2 is missing), in the
-article's coordinate order, with the z part of linear1 computed once per frame (as in fastpath.py).
+article's coordinate order, with the z part of linear1 computed once per frame (as in fastpath.py); for
+affine3x models the pose, an affine map of (u, v), is folded into linear1's u and v columns once per frame too.
 """
 import base64
 import json
@@ -25,7 +28,8 @@ import numpy
 from svae import cli
 from svae import data
 from svae.files import write_text
-from model import COORDINATES, latent_means, load_model
+import affine_model
+from model import COORDINATES, latent_means, SamplingDecoder
 
 TEMPLATE = os.path.join(ROOT, 'web', 'explorer_template.html')
 COLORMAPS = ('gray', 'magma', 'viridis', 'inferno', 'cividis', 'gray_r')
@@ -70,9 +74,14 @@ def page_data(model, originals, labels):
     layers = [getattr(decoder, f'linear{k}') for k in range(1, 5)]
     weights = {f'W{k}': base64_of(layer.W.array, '<f4') for k, layer in enumerate(layers, start=1)}
     weights.update({f'b{k}': base64_of(layer.b.array, '<f4') for k, layer in enumerate(layers, start=1)})
-    mu = latent_means(model, originals)
+    if model.kind == 'affine3x':
+        mu, poses = affine_model.latents_and_poses(model, originals)
+        poses = base64_of(poses, '<f4')
+    else:
+        mu, poses = latent_means(model, originals), None
     mean, directions, points = pca_map(mu.astype(numpy.float64))
-    return dict(weights, n_latent=model.n_latent, units=int(layers[0].W.shape[0]), coordinates=COORDINATES,
+    return dict(weights, kind=model.kind, n_latent=model.n_latent, poses=poses,
+                widths=[int(layer.W.shape[0]) for layer in layers[:3]], coordinates=COORDINATES,
                 grid='centers' if model.centers else 'linspace', digit_count=len(originals),
                 digit_side=originals.shape[-1],
                 digits=base64_of(numpy.round(originals[:, 0] * 255), numpy.uint8),
@@ -83,7 +92,7 @@ def page_data(model, originals, labels):
 
 
 def export(model_path, out, digits):
-    model = load_model(model_path)
+    model = cli.load_any_model(model_path, SamplingDecoder)
     if model.n_in != 784:
         raise cli.UsageError(f'{model_path} was trained on {int(model.n_in ** 0.5)}x{int(model.n_in ** 0.5)} digits; '
                              'the explorer takes models of 28x28 digits')
