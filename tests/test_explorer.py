@@ -806,6 +806,7 @@ def test_the_pose_controls_set_remove_and_restore_the_pose(browser, affine, page
     open_page(browser, page, 'js', size='16x16')
     assert not browser.find_element('id', 'pose').is_displayed()  # the article's model has no pose
     open_page(browser, affine['page'], 'js', size='9x7')
+    assert browser.find_element('id', 'pose').is_displayed()
     browser.execute_script('explorer.pickDigit(1)')
     wait_idle(browser)
     raw = affine['poses']
@@ -834,7 +835,11 @@ def test_the_pose_is_kept_in_the_url_hash_as_render_py_takes_it(browser, affine,
     after = browser.execute_script('return [Array.from(explorer.state.pose), explorer.pixels()]')
     numpy.testing.assert_allclose(after[0], before[0], rtol=1e-9)
     assert after[1] == before[1]
-    for bad in ('pose=0,0,0,0', 'pose=1,0,1,0', 'pose=1,0,0'):
+    open_url(browser, f'file://{affine["page"]}?size=9x7&backend=js#digit=1&pose=1,0,1,-1')  # a saturated tanh
+    assert not browser.find_element('id', 'notice').is_displayed()
+    numpy.testing.assert_allclose(browser.execute_script('return Array.from(explorer.state.pose)'),
+                                  [0, 0, numpy.arctanh(1 - 2 ** -53), -numpy.arctanh(1 - 2 ** -53)])
+    for bad in ('pose=0,0,0,0', 'pose=1,0,1.01,0', 'pose=1,0,0'):
         open_url(browser, f'file://{affine["page"]}?size=9x7&backend=js#digit=1&{bad}')
         assert bad in browser.find_element('id', 'notice').text
     open_url(browser, f'file://{page}?size=16x16&backend=js#pose=1,0,0,0')  # no pose on the article's page
