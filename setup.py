@@ -16,6 +16,7 @@ setup(
         # [ctk]: the CUDA libraries from pip, so that an NVIDIA driver is all the machine needs
         'cuda12': ['cupy-cuda12x[ctk]'],
         'cuda13': ['cupy-cuda13x[ctk]'],
-        'test': ['pytest', 'selenium'],  # selenium drives Chromium in tests/test_explorer.py
+        # selenium drives Chromium in tests/test_explorer.py; threadpoolctl names the BLAS in experiments/bench.py
+        'test': ['pytest', 'selenium', 'threadpoolctl'],
     },
 )
