@@ -16,7 +16,7 @@ from svae.files import WriteError
 import model
 
 # The pretrained model committed with the checkout: the article's run (results/README.md).
-PRETRAINED = os.path.join(ROOT, 'results', 'article_8_epochs', 'model.npz')
+PRETRAINED = os.path.join(ROOT, 'results', 'article_50_epochs', 'model.npz')
 # Without -m: the model train.py writes by default in the current directory, else the pretrained one.
 DEFAULT_MODELS = (os.path.join('result', 'model.npz'), PRETRAINED)
 
