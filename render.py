@@ -175,6 +175,8 @@ def default_name(args):
         name += '_region_' + '_'.join(f'{x:g}' for x in args.region)
     if args.colormap != 'gray':
         name += f'_{args.colormap}'
+    if args.pose != 'encoded':  # affine3x: a pose removed or given is another picture of the same digits
+        name += '_pose_' + (args.pose if args.pose == 'removed' else '_'.join(f'{x:g}' for x in args.pose))
     return name + ('.gif' if args.interpolate else '.png')
 
 

@@ -159,3 +159,14 @@ def test_no_usage_line_writes_into_the_checkouts_committed_files():
             assert out not in tracked and not out.startswith('results/'), line
         elif script_of(argv) == 'compare_article.py':
             assert args.out not in tracked and not args.out.startswith('results/'), line
+
+
+def test_readmes_render_lines_write_distinct_files():
+    """Each render line pasted in turn keeps the files of the lines before it (a pose is part of the name)."""
+    outs = []
+    for line in USAGE_LINES:
+        argv = shlex.split(line, comments=True)
+        if script_of(argv) == 'render.py':
+            args = PARSERS['render.py'](argv[2:])
+            outs.append(args.out or os.path.join('renders', render.default_name(args)))
+    assert len(outs) >= 8 and len(set(outs)) == len(outs), outs
