@@ -768,11 +768,10 @@ def affine(tmp_path_factory):
     decoder.linear1.W.array[:, :2] *= 6  # strong variation over the plane
     digits = data.load_mnist('test')[0][:4]
     z, poses = affine_model.latents_and_poses(model, digits)
-    logits = decoder.sample_points(z, poses, numpy.linspace(-1, 1, 7, dtype=numpy.float32),
-                                   numpy.linspace(-1, 1, 9, dtype=numpy.float32)).array
-    decoder.linear4.W.array /= logits.std() / 3
-    decoder.linear4.b.array -= decoder.sample_points(z, poses, numpy.linspace(-1, 1, 7, dtype=numpy.float32),
-                                                     numpy.linspace(-1, 1, 9, dtype=numpy.float32)).array.mean()
+    logits = lambda: decoder.sample_points(z, poses, numpy.linspace(-1, 1, 7, dtype=numpy.float32),
+                                           numpy.linspace(-1, 1, 9, dtype=numpy.float32)).array
+    decoder.linear4.W.array /= logits().std() / 3
+    decoder.linear4.b.array -= logits().mean()
     path = tmp_path_factory.mktemp('affine_web')
     save_model(model, str(path / 'affine.npz'))
     export_web.main(['-m', str(path / 'affine.npz'), '-o', str(path / 'page.html'), '--digits', '4'])
