@@ -11,12 +11,13 @@ setup(
     py_modules=[],
     packages=[],
     python_requires='>=3.9',  # a GPU: >= 3.10, which CuPy 14 needs
-    install_requires=['chainer==7.8.1', 'numpy', 'matplotlib'],
+    # threadpoolctl: holds the BLAS to one thread while each core trains on its own blocks (svae/fastpath.py)
+    install_requires=['chainer==7.8.1', 'numpy', 'matplotlib', 'threadpoolctl'],
     extras_require={
         # [ctk]: the CUDA libraries from pip, so that an NVIDIA driver is all the machine needs
         'cuda12': ['cupy-cuda12x[ctk]'],
         'cuda13': ['cupy-cuda13x[ctk]'],
-        # selenium drives Chromium in tests/test_explorer.py; threadpoolctl names the BLAS in experiments/bench.py
-        'test': ['pytest', 'selenium', 'threadpoolctl'],
+        # selenium drives Chromium in tests/test_explorer.py
+        'test': ['pytest', 'selenium'],
     },
 )

@@ -9,10 +9,20 @@ Exact rearrangements only:
 - On CPU the elementwise steps run on all cores (row blocks in threads), as the matrix products do.
 - The large (points x 256) arrays live in a workspace reused from step to step: on CPU a fresh 50 MB
   array costs about 20 ms of page faults, a third of a matrix product of the same size.
+- On CPU, training computes the decoder and the article's reconstruction term, the summed Bernoulli NLL,
+  in one pass (FusedBernoulliNLL): rows are taken in blocks of one image that fit a core's cache, and each
+  block's backward runs right after its forward, while its activations are still in cache; only the
+  weight gradients are kept. Each core takes its own blocks with a one-thread BLAS, which multiplies
+  them faster than a two-thread BLAS multiplies the whole batch (docs/performance.md).
 tests/test_fastpath.py checks outputs and every gradient against SamplingDecoder.__call__.
 """
 import concurrent.futures
 import os
+
+try:  # sets the BLAS to one thread while each core multiplies its own blocks; without it, one worker
+    import threadpoolctl
+except ImportError:  # pragma: no cover (installed with the project)
+    threadpoolctl = None
 
 from svae import compat  # noqa: F401  (before numpy and chainer: see svae/compat.py)
 import numpy
@@ -163,6 +173,158 @@ class SampledMLP(chainer.Function):
         return gz, gW1, gb1, gW2, gb2, gW3, gb3, gW4, gb4
 
 
+# ---- CPU training: row blocks through all four layers and back, each core its own blocks ----
+
+BLOCK_ROWS = 392  # half a 28x28 image; a worker's five 392 x 256 float32 buffers are 2 MB (112-784 rows measured, 392 best)
+
+_block_threads = {}
+_blas = None
+
+
+def _workers(blocks):
+    """One worker per core (at most one per block), where the BLAS can be held to one thread (threadpoolctl)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+    return max(1, min(cores, blocks)) if threadpoolctl is not None else 1
+
+
+def _each_worker(work, workers):
+    """work(k) for k < workers, in threads with a one-thread BLAS (two BLAS threads per worker would
+    fight over the cores: measured 2-3x slower)."""
+    global _blas
+    if workers == 1:
+        work(0)
+        return
+    if workers not in _block_threads:
+        _block_threads[workers] = concurrent.futures.ThreadPoolExecutor(workers)
+    if _blas is None:
+        _blas = threadpoolctl.ThreadpoolController()
+    with _blas.limit(limits=1, user_api='blas'):
+        list(_block_threads[workers].map(work, range(workers)))
+
+
+class _Blocks:
+    """One worker's buffers for a block of rows, and its sums of the weight gradients over its blocks."""
+
+    def __init__(self, images, points, units, dtype, backprop):
+        rows = min(points, BLOCK_ROWS)
+        self.h1, self.h2, self.h3 = (numpy.empty((rows, units), dtype) for _ in range(3))
+        if backprop:
+            self.ga, self.gb = numpy.empty((rows, units), dtype), numpy.empty((rows, units), dtype)
+            self.mask = numpy.empty((rows, units), numpy.bool_)
+            self.gW_product = numpy.empty((units, units), dtype)
+            self.ones = numpy.ones(rows, dtype)
+            self.gW2, self.gW3 = numpy.zeros((units, units), dtype), numpy.zeros((units, units), dtype)
+            self.gb2, self.gb3, self.gW4 = (numpy.zeros(units, dtype) for _ in range(3))
+            self.gb4 = 0.0
+            self.g_uv = numpy.zeros((points, units), dtype)  # the first layer's gradient summed over images
+            self.g1_z = numpy.zeros((images, units), dtype)  # ... and over each image's points
+        self.nll = 0.0
+
+    def forward(self, h_uv, h_z, layers):
+        """Logits of the rows whose first-layer (u, v) and z parts are h_uv (rows, 256) and h_z (256,)."""
+        W2T, b2, W3T, b3, w4, b4 = layers
+        rows = len(h_uv)
+        h1, h2, h3 = self.h1[:rows], self.h2[:rows], self.h3[:rows]
+        numpy.add(h_uv, h_z, out=h1)
+        numpy.maximum(h1, 0, out=h1)
+        for h_in, WT, b, h_out in ((h1, W2T, b2, h2), (h2, W3T, b3, h3)):
+            numpy.matmul(h_in, WT, out=h_out)
+            h_out += b
+            numpy.maximum(h_out, 0, out=h_out)
+        return h3 @ w4 + b4
+
+    def add_nll(self, y, x):
+        self.nll += float(numpy.sum(numpy.logaddexp(0, y) - x * y))  # softplus(y) - x y: F.bernoulli_nll
+
+    def nll_backward(self, y, x, W2, W3, w4, image, lo):
+        """Add the block's Bernoulli NLL and its gradients (for an upstream gradient of 1) to the sums."""
+        rows = len(y)
+        h1, h2, h3, ga, gb, mask, ones = (a[:rows] for a in (self.h1, self.h2, self.h3, self.ga, self.gb, self.mask, self.ones))
+        self.add_nll(y, x)
+        gy = numpy.tanh(y * 0.5) * 0.5 + 0.5 - x  # sigmoid(y) - x
+        self.gW4 += gy @ h3
+        self.gb4 += float(gy.sum())
+        g3 = numpy.multiply(gy[:, None], w4, out=ga)  # gy @ W4, an outer product
+        numpy.greater(h3, 0, out=mask)
+        g3 *= mask
+        self.gW3 += numpy.matmul(g3.T, h2, out=self.gW_product)
+        self.gb3 += ones @ g3
+        g2 = numpy.matmul(g3, W3, out=gb)
+        numpy.greater(h2, 0, out=mask)
+        g2 *= mask
+        self.gW2 += numpy.matmul(g2.T, h1, out=self.gW_product)
+        self.gb2 += ones @ g2
+        g1 = numpy.matmul(g2, W2, out=ga)
+        numpy.greater(h1, 0, out=mask)
+        g1 *= mask
+        self.g_uv[lo:lo + rows] += g1
+        self.g1_z[image] += ones @ g1
+
+
+def _row_blocks(images, points):
+    """(image, lo, hi) for every block of rows lo:hi of every image."""
+    return [(i, lo, min(lo + BLOCK_ROWS, points)) for i in range(images) for lo in range(0, points, BLOCK_ROWS)]
+
+
+def _each_block(blocks, workers, step):
+    """step(k, image, lo, hi) for every block; worker k takes blocks k, k + workers, ..."""
+    _each_worker(lambda k: [step(k, *block) for block in blocks[k::workers]], workers)
+
+
+def _first_layer(z, W1, b1, uv):
+    """linear1 split: its z columns and bias once per image (N, 256), its (u, v) columns once per point (P, 256)."""
+    return z @ W1[:, 2:].T + b1, uv @ W1[:, :2].T
+
+
+def _layers(W2, b2, W3, b3, W4, b4):
+    return numpy.ascontiguousarray(W2.T), b2, numpy.ascontiguousarray(W3.T), b3, W4[0], b4
+
+
+class FusedBernoulliNLL(chainer.Function):
+    """sum(F.bernoulli_nll(x, f(u, v, z))) over the grid uv and the images: (z, W1, b1, ..., W4, b4) -> the sum,
+    on the CPU. With backprop on, the gradients (for an upstream gradient of 1) are summed during the forward
+    pass, block by block; backward scales them by the upstream gradient."""
+
+    def __init__(self, uv, x):
+        self.uv = uv  # (P, 2) grid coordinates: constants, not inputs
+        self.x = x  # (N, P) targets in [0, 1]: data, not inputs
+
+    def forward(self, inputs):
+        z, W1, b1, W2, b2, W3, b3, W4, b4 = inputs
+        n, p, units = len(z), len(self.uv), len(W1)
+        backprop = chainer.config.enable_backprop
+        h_z, h_uv = _first_layer(z, W1, b1, self.uv)
+        layers = _layers(W2, b2, W3, b3, W4, b4)
+        blocks = _row_blocks(n, p)
+        workers = _workers(len(blocks))
+        scratch = [_Blocks(n, p, units, z.dtype, backprop) for _ in range(workers)]
+
+        def step(k, i, lo, hi):
+            y = scratch[k].forward(h_uv[lo:hi], h_z[i], layers)
+            if backprop:
+                scratch[k].nll_backward(y, self.x[i, lo:hi], W2, W3, layers[4], i, lo)
+            else:
+                scratch[k].add_nll(y, self.x[i, lo:hi])
+        _each_block(blocks, workers, step)
+        if backprop:
+            self.grads = self._gradients(z, W1, scratch)
+        return numpy.asarray(sum(s.nll for s in scratch), dtype=z.dtype),
+
+    def _gradients(self, z, W1, scratch):
+        total = lambda name: sum(getattr(s, name) for s in scratch)
+        g_uv, g1_z = total('g_uv'), total('g1_z')
+        gW1 = numpy.concatenate([g_uv.T @ self.uv, g1_z.T @ z], axis=1)
+        gb4 = numpy.asarray([total('gb4')], dtype=z.dtype)
+        return (g1_z @ W1[:, 2:], gW1, g1_z.sum(axis=0), total('gW2'), total('gb2'), total('gW3'), total('gb3'),
+                total('gW4')[None], gb4)
+
+    def backward(self, inputs, grad_outputs):
+        scale = grad_outputs[0]
+        grads = self.grads
+        del self.grads
+        return tuple(g * scale for g in grads)
+
+
 class FastSamplingDecoder(model.SamplingDecoder):
     """SamplingDecoder with a faster sample_points; parameters and model files are the same."""
 
@@ -171,11 +333,22 @@ class FastSamplingDecoder(model.SamplingDecoder):
         self.workspace = Workspace()
 
     def sample_points(self, z, u, v):
-        xp = chainer.backend.get_array_module(z)
-        height, width = len(u), len(v)
-        # (u_i, v_j) for row i, column j, row-major: the article's order, as in SamplingDecoder
-        uv = xp.stack(xp.broadcast_arrays(u[:, None], v[None, :]), axis=-1).reshape(-1, 2).astype(self.linear1.W.dtype)
+        y = SampledMLP(self.points(u, v), self.workspace)(z, *self.params_in_order())
+        return chainer.functions.reshape(y, (len(z), 1, len(u), len(v)))
+
+    def bernoulli_nll(self, x, z, u, v):
+        """F.bernoulli_nll(x, self.sample_points(z, u, v), reduce='sum'), the article's reconstruction term:
+        on the CPU in one pass (FusedBernoulliNLL); on a GPU as written (not yet measured there)."""
+        if self.xp is not numpy:
+            return chainer.functions.bernoulli_nll(x, self.sample_points(z, u, v).reshape(x.shape), reduce='sum')
+        x = chainer.as_array(x).reshape(len(x), -1)  # data, not a variable to differentiate
+        return FusedBernoulliNLL(self.points(u, v), x)(z, *self.params_in_order())
+
+    def points(self, u, v):
+        """(u_i, v_j) for row i, column j, row-major: the article's order, as in SamplingDecoder."""
+        xp = chainer.backend.get_array_module(u)
+        return xp.stack(xp.broadcast_arrays(u[:, None], v[None, :]), axis=-1).reshape(-1, 2).astype(self.linear1.W.dtype)
+
+    def params_in_order(self):
         layers = (self.linear1, self.linear2, self.linear3, self.linear4)
-        params = [a for layer in layers for a in (layer.W, layer.b)]
-        y = SampledMLP(uv, self.workspace)(z, *params)
-        return chainer.functions.reshape(y, (len(z), 1, height, width))
+        return [a for layer in layers for a in (layer.W, layer.b)]

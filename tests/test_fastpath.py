@@ -4,6 +4,7 @@ import pytest
 
 from svae import compat  # noqa: F401
 import chainer
+import chainer.functions as F
 
 
 from svae.fastpath import FastSamplingDecoder
@@ -164,3 +165,103 @@ def test_a_step_allocates_no_large_array_once_the_workspace_is_warm():
     finally:
         tracemalloc.stop()
     assert peak < buffer_bytes / 2, f'{peak / 2**20:.1f} MiB allocated in a warm step'
+
+
+# ---- the fused decoder + Bernoulli NLL of training on the CPU ----
+
+def nll_and_gradients(decoder, nll, z, scale):
+    """nll(z) * scale, d/dz and d/dparameters of it."""
+    decoder.cleargrads()
+    z = chainer.Variable(z.copy())
+    loss = nll(z) * scale
+    loss.backward()
+    return float(loss.array), z.grad, {name: param.grad for name, param in decoder.namedparams()}
+
+
+@pytest.mark.parametrize('workers', [1, 3])
+@pytest.mark.parametrize('dtype,rtol', [(numpy.float64, 1e-9), (numpy.float32, 1e-4)])
+@pytest.mark.parametrize('shape', [(3, 1, 28, 28), (2, 1, 30, 29), (1, 1, 7, 13), (5, 1, 1, 4)])
+def test_fused_nll_equals_the_articles_decoder_and_bernoulli_nll(workers, dtype, rtol, shape, monkeypatch):
+    """Value and every gradient of the summed Bernoulli NLL, against F.bernoulli_nll of SamplingDecoder's
+    logits: non-square grids, 30 x 29 = 870 points in blocks of 392, 392 and 86, grey targets, an upstream
+    gradient other than 1, and blocks shared by one worker or by more workers than there are images."""
+    from svae import fastpath
+    monkeypatch.setattr(fastpath, '_workers', lambda blocks: min(workers, blocks))
+    faithful, fast = decoder_pair(5, dtype)
+    rng = numpy.random.RandomState(1)
+    z = rng.randn(shape[0], 5).astype(dtype)
+    x = rng.uniform(size=shape).astype(dtype)
+    u = numpy.linspace(-1, 1, shape[2], dtype=dtype)
+    v = numpy.linspace(-1, 1, shape[3], dtype=dtype)
+    loss0, gz0, grads0 = nll_and_gradients(faithful, lambda z: F.bernoulli_nll(x, faithful(z, shape), reduce='sum'), z, 0.37)
+    loss1, gz1, grads1 = nll_and_gradients(fast, lambda z: fast.bernoulli_nll(x, z, u, v), z, 0.37)
+    numpy.testing.assert_allclose(loss1, loss0, rtol=rtol)
+    numpy.testing.assert_allclose(gz1, gz0, rtol=rtol, atol=rtol * abs(gz0).max())
+    assert grads1.keys() == grads0.keys() and len(grads0) == 8
+    for name in grads0:
+        assert grads1[name].shape == grads0[name].shape and grads1[name].dtype == dtype, name
+        numpy.testing.assert_allclose(grads1[name], grads0[name], rtol=rtol, atol=rtol * abs(grads0[name]).max(), err_msg=name)
+
+
+def test_fused_nll_without_backprop_is_the_same_sum_and_keeps_no_gradients():
+    from svae import fastpath
+    faithful, fast = decoder_pair(3, numpy.float64)
+    rng = numpy.random.RandomState(2)
+    z, x = rng.randn(2, 3), rng.uniform(size=(2, 1, 9, 44))
+    u, v = numpy.linspace(-1, 1, 9), numpy.linspace(-1, 1, 44)
+    expected = float(F.bernoulli_nll(x, faithful(z, x.shape), reduce='sum').array)
+    with chainer.no_backprop_mode():
+        function = fastpath.FusedBernoulliNLL(fast.points(u, v), x.reshape(2, -1))
+        loss = function(z, *fast.params_in_order())
+    numpy.testing.assert_allclose(float(loss.array), expected, rtol=1e-12)
+    assert not hasattr(function, 'grads')
+
+
+def test_workers_take_their_blocks_with_a_one_thread_blas(monkeypatch):
+    """More than one worker: each multiplies with the BLAS held to one thread (two BLAS threads per worker
+    fight over the cores), and the BLAS's own threads come back afterwards."""
+    threadpoolctl = pytest.importorskip('threadpoolctl')
+    from svae import fastpath
+    blas = lambda: [i['num_threads'] for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas']
+    if not blas():
+        pytest.skip('no BLAS found by threadpoolctl')
+    before, seen = blas(), []
+    with threadpoolctl.threadpool_limits(2, 'blas'):
+        fastpath._each_worker(lambda k: seen.append((k, blas())), 2)
+        after = blas()
+    assert sorted(seen) == [(0, [1] * len(before)), (1, [1] * len(before))]
+    assert after == [2] * len(before)
+    assert blas() == before
+
+
+def test_one_worker_per_core_and_block_and_one_without_threadpoolctl(monkeypatch):
+    from svae import fastpath
+    monkeypatch.setattr(fastpath.os, 'sched_getaffinity', lambda pid: {0, 1, 2, 3}, raising=False)
+    assert fastpath._workers(3) == 3 and fastpath._workers(64) == 4
+    monkeypatch.setattr(fastpath, 'threadpoolctl', None)
+    assert fastpath._workers(64) == 1
+    assert fastpath._row_blocks(2, 785) == [(0, 0, 392), (0, 392, 784), (0, 784, 785),
+                                           (1, 0, 392), (1, 392, 784), (1, 784, 785)]
+
+
+@pytest.mark.parametrize('centers', [False, True])
+def test_fast_model_trains_with_the_same_loss_and_gradients(centers):
+    """SamplingVAE's training loss (its random binarisation and z sample drawn alike) and every parameter's
+    gradient, with the fused NLL against the article's decoder; also on the pixel-centre grid."""
+    numpy.random.seed(0)
+    faithful = SamplingVAE(4, centers=centers)
+    fast = SamplingVAE(4, centers=centers, decoder_class=FastSamplingDecoder)
+    fast.copyparams(faithful)
+    x = numpy.random.RandomState(2).uniform(size=(3, 1, 28, 28)).astype(numpy.float32)
+    results = []
+    for model in (faithful, fast):
+        model.cleargrads()
+        numpy.random.seed(1)
+        loss = model(x)
+        loss.backward()
+        results.append((float(loss.array), {name: param.grad for name, param in model.namedparams()}))
+    (loss0, grads0), (loss1, grads1) = results
+    numpy.testing.assert_allclose(loss1, loss0, rtol=1e-5)
+    assert grads1.keys() == grads0.keys()
+    for name in grads0:
+        numpy.testing.assert_allclose(grads1[name], grads0[name], rtol=1e-4, atol=1e-4 * abs(grads0[name]).max(), err_msg=name)
