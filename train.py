@@ -20,6 +20,7 @@ from chainer.training import extensions
 
 from svae import cli
 from svae import data
+from svae import fastpath
 from svae import figures
 from svae.files import WriteError, atomic_path
 from affine_model import AffineSamplingVAE, latents_and_poses, pose_removed, warm_up_factor
@@ -341,7 +342,8 @@ def main(argv=None):
             if not (args.resume and resume(trainer, args.resume, args.out)):
                 start_afresh(args.out, args.force)
             try:
-                trainer.run(show_loop_exception_msg=False)
+                with fastpath.training_threads(trainer.updater.get_optimizer('main').target):
+                    trainer.run(show_loop_exception_msg=False)
             except OSError as e:  # Chainer's snapshot and log writers, which write to a temporary directory first
                 raise WriteError(f'cannot write in {args.out} ({e.strerror or e}); the files written before are '
                                  'intact: resume with -r auto once it can be written') from None

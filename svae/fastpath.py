@@ -17,6 +17,7 @@ Exact rearrangements only:
 tests/test_fastpath.py checks outputs and every gradient against SamplingDecoder.__call__.
 """
 import concurrent.futures
+import contextlib
 import os
 
 try:  # sets the BLAS to one thread while each core multiplies its own blocks; without it, one worker
@@ -200,6 +201,17 @@ def _each_worker(work, workers):
         _blas = threadpoolctl.ThreadpoolController()
     with _blas.limit(limits=1, user_api='blas'):
         list(_block_threads[workers].map(work, range(workers)))
+
+
+def training_threads(model):
+    """Around a CPU training run of a model with FastSamplingDecoder: the BLAS held to one thread throughout.
+    After a two-thread BLAS call (the encoder's), OpenBLAS's helper thread spins on a core for a while and
+    slows the workers that follow (measured: a step at batch 64 took 186-200 ms, 142-158 ms held to one
+    thread); the encoder's small products lose little on one core."""
+    fast_cpu = isinstance(getattr(model, 'decoder', None), FastSamplingDecoder) and model.xp is numpy
+    if not fast_cpu or threadpoolctl is None:
+        return contextlib.nullcontext()
+    return threadpoolctl.threadpool_limits(1, 'blas')
 
 
 class _Blocks:

@@ -424,3 +424,20 @@ def test_the_model_of_a_snapshot_is_the_model_file_of_its_epoch(two_epochs, tmp_
     with pytest.raises(SystemExit):
         model_from_snapshot.main([os.path.join(out, 'model.npz'), str(tmp_path / 'x.npz')])
     assert 'holds no model of train.py' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('decoder,held', [('fast', [1]), ('faithful', None)])
+def test_cpu_training_on_the_fast_path_holds_the_blas_to_one_thread(decoder, held, tmp_path, capsys, monkeypatch):
+    """Between steps too (where the encoder multiplies): a two-thread BLAS call leaves OpenBLAS's helper
+    thread spinning on a core, which slows the fast path's workers; the faithful path keeps the BLAS's threads."""
+    threadpoolctl = pytest.importorskip('threadpoolctl')
+    blas = lambda: sorted({i['num_threads'] for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas'})
+    if not blas():
+        pytest.skip('no BLAS found by threadpoolctl')
+    seen = []
+    encode = SamplingVAE.encode
+    monkeypatch.setattr(SamplingVAE, 'encode', lambda self, x: seen.append(blas()) or encode(self, x))
+    with threadpoolctl.threadpool_limits(2, 'blas'):
+        train_main(TINY + ['-e', '1', '--decoder', decoder, '-o', str(tmp_path)], capsys)
+        assert blas() == [2]
+    assert len(seen) > 4 and all(threads == (held or [2]) for threads in seen)
