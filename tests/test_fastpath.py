@@ -187,6 +187,7 @@ def test_fused_nll_equals_the_articles_decoder_and_bernoulli_nll(workers, dtype,
     gradient other than 1, and blocks shared by one worker or by more workers than there are images."""
     from svae import fastpath
     monkeypatch.setattr(fastpath, '_workers', lambda blocks: min(workers, blocks))
+    monkeypatch.setattr(fastpath, 'BLOCK_ROWS', 392)
     faithful, fast = decoder_pair(5, dtype)
     rng = numpy.random.RandomState(1)
     z = rng.randn(shape[0], 5).astype(dtype)
@@ -240,6 +241,7 @@ def test_one_worker_per_core_and_block_and_one_without_threadpoolctl(monkeypatch
     assert fastpath._workers(3) == 3 and fastpath._workers(64) == 4
     monkeypatch.setattr(fastpath, 'threadpoolctl', None)
     assert fastpath._workers(64) == 1
+    monkeypatch.setattr(fastpath, 'BLOCK_ROWS', 392)
     assert fastpath._row_blocks(2, 785) == [(0, 0, 392), (0, 392, 784), (0, 784, 785),
                                            (1, 0, 392), (1, 392, 784), (1, 784, 785)]
 
