@@ -14,7 +14,7 @@ import chainer
 
 import convert_model
 from svae import data
-import evaluate
+from experiments import evaluate  # as mutmut names it (experiments.evaluate)
 import export_web
 import render
 from svae import cli

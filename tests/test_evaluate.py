@@ -7,7 +7,7 @@ import numpy
 import pytest
 
 from svae import data, measure
-import evaluate
+from experiments import evaluate  # as mutmut names it (experiments.evaluate)
 from conftest import ROOT
 
 

@@ -12,7 +12,7 @@ import pytest
 
 import compare_article
 import convert_model
-import evaluate
+from experiments import evaluate  # as mutmut names it (experiments.evaluate)
 import render
 import train
 from conftest import ROOT
