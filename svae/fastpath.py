@@ -10,8 +10,8 @@ Exact rearrangements only:
 - The large (points x 256) arrays live in a workspace reused from step to step: on CPU a fresh 50 MB
   array costs about 20 ms of page faults, a third of a matrix product of the same size.
 - On CPU, training computes the decoder and the article's reconstruction term, the summed Bernoulli NLL,
-  in one pass (FusedBernoulliNLL): rows are taken in blocks of one image that fit a core's cache, and each
-  block's backward runs right after its forward, while its activations are still in cache; only the
+  in one pass (FusedBernoulliNLL): rows are taken in blocks (part of one image) that fit a core's cache, and
+  each block's backward runs right after its forward, while its activations are still in cache; only the
   weight gradients are kept. Each core takes its own blocks with a one-thread BLAS, which multiplies
   them faster than a two-thread BLAS multiplies the whole batch (docs/performance.md).
 tests/test_fastpath.py checks outputs and every gradient against SamplingDecoder.__call__.
@@ -190,7 +190,7 @@ def _workers(blocks):
 
 def _each_worker(work, workers):
     """work(k) for k < workers, in threads with a one-thread BLAS (two BLAS threads per worker would
-    fight over the cores: measured 2-3x slower)."""
+    fight over the cores)."""
     global _blas
     if workers == 1:
         work(0)
@@ -206,8 +206,8 @@ def _each_worker(work, workers):
 def training_threads(model):
     """Around a CPU training run of a model with FastSamplingDecoder: the BLAS held to one thread throughout.
     After a two-thread BLAS call (the encoder's), OpenBLAS's helper thread spins on a core for a while and
-    slows the workers that follow (measured: a step at batch 64 took 186-200 ms, 142-158 ms held to one
-    thread); the encoder's small products lose little on one core."""
+    slows the workers that follow (experiments/bench_blocks.py: a step at batch 64 took 177-184 ms, 152-153 ms
+    held to one thread); the encoder's small products lose little on one core."""
     fast_cpu = isinstance(getattr(model, 'decoder', None), FastSamplingDecoder) and model.xp is numpy
     if not fast_cpu or threadpoolctl is None:
         return contextlib.nullcontext()
