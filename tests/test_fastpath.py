@@ -238,8 +238,14 @@ def test_workers_take_their_blocks_with_a_one_thread_blas(monkeypatch):
 def test_one_worker_per_core_and_block_and_one_without_threadpoolctl(monkeypatch):
     from svae import fastpath
     monkeypatch.setattr(fastpath.os, 'sched_getaffinity', lambda pid: {0, 1, 2, 3}, raising=False)
-    assert fastpath._workers(3) == 3 and fastpath._workers(64) == 4
-    monkeypatch.setattr(fastpath, 'threadpoolctl', None)
+    assert fastpath._workers(1) == 1 and fastpath._workers(3) == 3 and fastpath._workers(64) == 4
+    monkeypatch.delattr(fastpath.os, 'sched_getaffinity')  # macOS, Windows: the CPU count
+    monkeypatch.setattr(fastpath.os, 'cpu_count', lambda: 3)
+    assert fastpath._workers(64) == 3
+    monkeypatch.setattr(fastpath.os, 'cpu_count', lambda: None)  # unknown: one worker
+    assert fastpath._workers(64) == 1
+    monkeypatch.setattr(fastpath.os, 'cpu_count', lambda: 8)
+    monkeypatch.setattr(fastpath, 'threadpoolctl', None)  # no way to hold the BLAS to one thread: one worker
     assert fastpath._workers(64) == 1
     monkeypatch.setattr(fastpath, 'BLOCK_ROWS', 392)
     assert fastpath._row_blocks(2, 785) == [(0, 0, 392), (0, 392, 784), (0, 784, 785),
