@@ -352,8 +352,8 @@ class FastSamplingDecoder(model.SamplingDecoder):
     def bernoulli_nll(self, x, z, u, v):
         """F.bernoulli_nll(x, self.sample_points(z, u, v), reduce='sum'), the article's reconstruction term:
         on the CPU in one pass (FusedBernoulliNLL); on a GPU as written (not yet measured there)."""
-        if self.xp is not numpy:
-            return chainer.functions.bernoulli_nll(x, self.sample_points(z, u, v).reshape(x.shape), reduce='sum')
+        if self.xp is not numpy:  # pragma: no mutate (GPU only)
+            return chainer.functions.bernoulli_nll(x, self.sample_points(z, u, v).reshape(x.shape), reduce='sum')  # pragma: no mutate
         x = chainer.as_array(x).reshape(len(x), -1)  # data, not a variable to differentiate
         return FusedBernoulliNLL(self.points(u, v), x)(z, *self.params_in_order())
 

@@ -204,6 +204,19 @@ def test_fused_nll_equals_the_articles_decoder_and_bernoulli_nll(workers, dtype,
         numpy.testing.assert_allclose(grads1[name], grads0[name], rtol=rtol, atol=rtol * abs(grads0[name]).max(), err_msg=name)
 
 
+@pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
+def test_block_buffers_have_the_parameters_dtype_and_a_bool_mask(dtype):
+    """float32 training computes in float32 throughout (NumPy's float64 default would halve the speed)."""
+    from svae import fastpath
+    blocks = fastpath._Blocks(3, 500, 8, dtype, backprop=True)
+    arrays = {name: a for name, a in vars(blocks).items() if isinstance(a, numpy.ndarray)}
+    assert set(arrays) == {'h1', 'h2', 'h3', 'zeros', 'ga', 'gb', 'mask', 'gW_product', 'ones', 'gW2', 'gW3',
+                           'gb2', 'gb3', 'gW4', 'g_uv', 'g1_z'}
+    for name, a in arrays.items():
+        assert a.dtype == (numpy.bool_ if name == 'mask' else dtype), name
+    assert blocks.h1.shape == (min(500, fastpath.BLOCK_ROWS), 8) and blocks.gW_product.shape == (8, 8) and blocks.g_uv.shape == (500, 8)
+
+
 def test_fused_nll_without_backprop_is_the_same_sum_and_keeps_no_gradients():
     from svae import fastpath
     faithful, fast = decoder_pair(3, numpy.float64)
