@@ -247,7 +247,8 @@ class _Blocks:
         return h3 @ w4 + b4
 
     def add_nll(self, y, x):
-        self.nll += float(numpy.sum(numpy.logaddexp(0, y) - x * y))  # softplus(y) - x y: F.bernoulli_nll
+        with numpy.errstate(invalid='ignore'):  # a NaN logit gives a NaN loss quietly: train.py's check reports it
+            self.nll += float(numpy.sum(numpy.logaddexp(0, y) - x * y))  # softplus(y) - x y: F.bernoulli_nll
 
     def nll_backward(self, y, x, W2, W3, w4, image, lo):
         """Add the block's Bernoulli NLL and its gradients (for an upstream gradient of 1) to the sums."""
