@@ -17,7 +17,7 @@ def load_runs(paths):
         try:
             with open(path) as f:
                 found = json.load(f)
-            for run in found:
+            for run in found:  # the keys summary() reads: a KeyError here, not a traceback there
                 run['sgemm_gflops'], [row['train_images_per_s_b64'] for row in run['rows']]
         except (OSError, ValueError, TypeError, KeyError) as e:
             raise cli.UsageError(f'{path}: not the JSON of bench.py --json ({e.strerror if isinstance(e, OSError) else e})')

@@ -188,18 +188,23 @@ def _workers(blocks):
     return max(1, min(cores, blocks)) if threadpoolctl is not None else 1
 
 
+def _one_blas_thread():
+    """The BLAS held to one thread until the returned context exits (threadpoolctl's libraries found once)."""
+    global _blas
+    if _blas is None:
+        _blas = threadpoolctl.ThreadpoolController()
+    return _blas.limit(limits=1, user_api='blas')
+
+
 def _each_worker(work, workers):
     """work(k) for k < workers, in threads with a one-thread BLAS (two BLAS threads per worker would
     fight over the cores)."""
-    global _blas
     if workers == 1:
         work(0)
         return
     if workers not in _block_threads:
         _block_threads[workers] = concurrent.futures.ThreadPoolExecutor(workers)
-    if _blas is None:
-        _blas = threadpoolctl.ThreadpoolController()
-    with _blas.limit(limits=1, user_api='blas'):
+    with _one_blas_thread():
         list(_block_threads[workers].map(work, range(workers)))
 
 
@@ -211,7 +216,7 @@ def training_threads(model):
     fast_cpu = isinstance(getattr(model, 'decoder', None), FastSamplingDecoder) and model.xp is numpy
     if not fast_cpu or threadpoolctl is None:
         return contextlib.nullcontext()
-    return threadpoolctl.threadpool_limits(1, 'blas')
+    return _one_blas_thread()
 
 
 class _Blocks:
