@@ -39,6 +39,19 @@ def test_non_negative_float_at_its_boundaries():
     assert type_error(cli.non_negative_float, 'lots') == "'lots' is not a number"
 
 
+def test_pose_is_a_name_or_four_numbers_within_their_bounds():
+    assert cli.pose('encoded') == 'encoded' and cli.pose('removed') == 'removed'
+    assert cli.pose('1.5,-30,0.99,-0.25') == (1.5, -30.0, 0.99, -0.25)
+    assert cli.pose('0.01,720,-0.99,0.99') == (0.01, 720.0, -0.99, 0.99)
+    form = "give 'encoded', 'removed' or S,DEG,TX,TY, e.g. 1.2,30,0,0.1"
+    for text in ('posed', '1,2,3', '1,2,3,4,5', '1;0;0;0', ''):
+        assert type_error(cli.pose, text) == f'{text!r}: {form}'
+    bounds = 'the scale must be positive and the shifts within (-1, 1)'
+    for text in ('0,0,0,0', '-1,0,0,0', 'nan,0,0,0', '1,0,1,0', '1,0,-1,0', '1,0,0,1', '1,0,0,-1', '1,0,nan,0',
+                 '1,0,0,nan', '1,inf,0,0', '1,-inf,0,0', '1,nan,0,0'):
+        assert type_error(cli.pose, text) == f'{text!r}: {bounds}'
+
+
 def test_resolution_is_width_by_height():
     assert cli.resolution('168') == (168, 168)
     assert cli.resolution('320x200') == (200, 320)  # (height, width) from WxH
