@@ -8,7 +8,8 @@
     python render.py --region -0.2 -0.2 0.2 0.2 --resolution 2048 -n 1   # zoom: u (rows) from -0.2 to 0.2, v (columns) likewise
 
 Each mode prints the model it used and writes one file (the interpolation also a strip) named after
-what it drew, in renders/ in the current directory unless -o says otherwise.
+what it drew, in renders/MODEL/ in the current directory (MODEL: the model's folder, e.g. result or
+article_50_epochs) unless -o says otherwise.
 """
 import os
 
@@ -36,7 +37,7 @@ def parse_args(argv=None):
                         help='model file written by train.py (default: result/model.npz if it exists, '
                              'else the pretrained model in results/)')
     parser.add_argument('--out', '-o', default=None,
-                        help='output file, .png (.gif for --interpolate) (default: renders/NAME in the current directory)')
+                        help='output file, .png (.gif for --interpolate) (default: renders/MODEL/NAME in the current directory, MODEL the model file\'s folder)')
     cli.add_device_flag(parser)
     parser.add_argument('--resolution', type=cli.resolution, default=(168, 168), help='N or WxH (default 168)')
     parser.add_argument('-n', type=cli.positive_int, help='how many test digits to reconstruct (default 16)')
@@ -180,6 +181,12 @@ def default_name(args):
     return name + ('.gif' if args.interpolate else '.png')
 
 
+def default_output(args, path):
+    """renders/MODEL/NAME: the same flags with another model (the pretrained one, then one trained here)
+    write another file, so that both pictures stay."""
+    return os.path.join('renders', cli.model_label(path), default_name(args))
+
+
 def image_count(args, n_latent):
     if args.sample:
         return args.sample
@@ -194,7 +201,7 @@ def run(args):
     """Draw what args ask for; returns the lines to print (the model used, then the files written)."""
     device = cli.device_for(args.gpu)
     path = cli.model_path(args.model)
-    out = args.out or os.path.join('renders', default_name(args))
+    out = args.out or default_output(args, path)
     cli.check_output_file(out, ('.gif',) if args.interpolate else ('.png',))
     model = cli.load_any_model(path, cli.decoder_class(args.decoder, device))
     if model.kind == 'affine3x' and args.decoder == 'fast':

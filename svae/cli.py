@@ -66,6 +66,13 @@ def model_path(given):
     raise UsageError(f'no model file given (-m) and none at {looked}')
 
 
+def model_label(path):
+    """A model file's name for the outputs drawn from it (renders/MODEL/...): the folder of a model.npz
+    (result, article_50_epochs, ...), else the file's own name without .npz."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return os.path.basename(os.path.dirname(os.path.abspath(path))) if stem == 'model' else stem
+
+
 def shown_path(path):
     """A path as a user reads it: relative to the current directory when it lies below it, else absolute."""
     relative = os.path.relpath(os.path.abspath(path))

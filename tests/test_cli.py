@@ -189,6 +189,16 @@ def test_missing_default_model_names_where_it_looked(monkeypatch, tmp_path, caps
     assert str(tmp_path / 'result' / 'model.npz') in err and str(tmp_path / 'repo' / 'results' / 'model.npz') in err
 
 
+def test_export_web_names_its_default_page_after_the_model(monkeypatch, tmp_path, model_files, capsys):
+    """The pretrained model's page and a model trained here go to two files, as render.py's pictures do."""
+    monkeypatch.chdir(tmp_path)
+    for model, folder in ((cli.PRETRAINED, 'article_50_epochs'), (model_files['good'], 'good')):
+        export_web.main(['-m', model, '--digits', '1'])
+        out = os.path.join('renders', folder, 'explorer.html')
+        assert capsys.readouterr().out.split('\n')[1].startswith(out + ' (')
+        assert os.path.isfile(out)
+
+
 SCRIPTS = ('train', 'render', 'evaluate', 'export_web', 'convert_model', 'sweep', 'bench_web', 'compare_article', 'poses',
            'model_from_snapshot')
 

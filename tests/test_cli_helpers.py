@@ -52,6 +52,16 @@ def test_pose_is_a_name_or_four_numbers_within_their_bounds():
         assert type_error(cli.pose, text) == f'{text!r}: {bounds}'
 
 
+def test_model_label_names_the_folder_of_a_model_npz_else_the_file(tmp_path, monkeypatch):
+    assert cli.model_label(os.path.join('result', 'model.npz')) == 'result'
+    assert cli.model_label(os.path.join('results', 'article_50_epochs', 'model.npz')) == 'article_50_epochs'
+    assert cli.model_label(os.path.join('result', 'digits.npz')) == 'digits'
+    assert cli.model_label(os.path.join('result', 'model_v2.npz')) == 'model_v2'
+    (tmp_path / 'run').mkdir()
+    monkeypatch.chdir(tmp_path / 'run')
+    assert cli.model_label('model.npz') == 'run'
+
+
 def test_resolution_is_width_by_height():
     assert cli.resolution('168') == (168, 168)
     assert cli.resolution('320x200') == (200, 320)  # (height, width) from WxH

@@ -191,33 +191,34 @@ def test_force_starts_afresh_and_drops_the_earlier_snapshots(tmp_path, capsys):
 
 def test_render_without_m_uses_the_model_trained_here_else_the_pretrained_one(trained, tmp_path):
     """Started from any directory: the model trained there (result/model.npz), else the checkout's
-    pretrained model; the output goes to renders/ in that directory, never into the checkout."""
+    pretrained model; the output goes to renders/MODEL/ in that directory, never into the checkout, so the
+    same line before and after training keeps both pictures."""
     from svae import cli
+    render_py = os.path.join(ROOT, 'render.py')
+    draw = lambda: subprocess.run([sys.executable, render_py, '--resolution', '12', '-n', '2'], cwd=tmp_path,
+                                  capture_output=True, text=True)
+    before = draw()
+    assert before.returncode == 0, before.stderr
+    pretrained_out = os.path.join('renders', 'article_50_epochs', 'render_digits0-1_12x12.png')
+    assert before.stdout.split('\n')[:2] == [f'model: {cli.PRETRAINED}', pretrained_out]
     os.makedirs(tmp_path / 'result')
     os.symlink(trained / 'model.npz', tmp_path / 'result' / 'model.npz')
-    render_py = os.path.join(ROOT, 'render.py')
-    here = subprocess.run([sys.executable, render_py, '--resolution', '12', '-n', '2'], cwd=tmp_path,
-                          capture_output=True, text=True)
-    assert here.returncode == 0, here.stderr
-    assert here.stdout.split('\n')[:2] == ['model: result/model.npz', os.path.join('renders', 'render_digits0-1_12x12.png')]
-    assert (tmp_path / 'renders' / 'render_digits0-1_12x12.png').is_file()
-    (tmp_path / 'elsewhere').mkdir()
-    elsewhere = subprocess.run([sys.executable, render_py, '--resolution', '12', '-n', '2'],
-                               cwd=tmp_path / 'elsewhere', capture_output=True, text=True)
-    assert elsewhere.returncode == 0, elsewhere.stderr
-    assert elsewhere.stdout.split('\n')[:2] == [f'model: {cli.PRETRAINED}',
-                                                 os.path.join('renders', 'render_digits0-1_12x12.png')]
-    assert (tmp_path / 'elsewhere' / 'renders' / 'render_digits0-1_12x12.png').is_file()
+    after = draw()
+    assert after.returncode == 0, after.stderr
+    own_out = os.path.join('renders', 'result', 'render_digits0-1_12x12.png')
+    assert after.stdout.split('\n')[:2] == ['model: result/model.npz', own_out]
+    pictures = [pixels(tmp_path / out) for out in (pretrained_out, own_out)]
+    assert pictures[0].shape == pictures[1].shape and not numpy.array_equal(*pictures)  # two models, two files
 
 
 def test_output_names_say_what_was_drawn(trained, tmp_path):
     """Defaults never collide: a region is not a plain render, random digits are named by index."""
-    model = tmp_path / 'model.npz'
+    model = tmp_path / 'digits.npz'
     os.symlink(trained / 'model.npz', model)
     plain = run('render.py', '-m', model, '--resolution', 16, '-n', 1, cwd=tmp_path).stdout.split()
     zoom = run('render.py', '-m', model, '--resolution', 16, '-n', 1, '--region', -0.5, 0, 0.5, 1, cwd=tmp_path).stdout.split()
-    assert plain[-1] == os.path.join('renders', 'render_digits0-0_16x16.png')
-    assert zoom[-1] == os.path.join('renders', 'render_digits0-0_16x16_region_-0.5_0_0.5_1.png')
+    assert plain[-1] == os.path.join('renders', 'digits', 'render_digits0-0_16x16.png')  # a file not named model.npz: its name
+    assert zoom[-1] == os.path.join('renders', 'digits', 'render_digits0-0_16x16_region_-0.5_0_0.5_1.png')
     walk = run('render.py', '-m', model, '--interpolate', 'random', 'random', '--seed', 3, '--frames', 2,
                '--resolution', 8, cwd=tmp_path).stdout.split('\n')
     rng = numpy.random.RandomState(3)

@@ -155,7 +155,7 @@ def test_no_usage_line_writes_into_the_checkouts_committed_files():
         if script_of(argv) == 'train.py':
             assert not any(path.startswith(args.out.rstrip('/') + '/') for path in tracked), line
         elif script_of(argv) == 'render.py':
-            out = args.out or os.path.join('renders', render.default_name(args))
+            out = args.out or render.default_output(args, args.model or 'result/model.npz')
             assert out not in tracked and not out.startswith('results/'), line
         elif script_of(argv) == 'compare_article.py':
             assert args.out not in tracked and not args.out.startswith('results/'), line
@@ -168,5 +168,5 @@ def test_readmes_render_lines_write_distinct_files():
         argv = shlex.split(line, comments=True)
         if script_of(argv) == 'render.py':
             args = PARSERS['render.py'](argv[2:])
-            outs.append(args.out or os.path.join('renders', render.default_name(args)))
+            outs.append(args.out or render.default_output(args, args.model or 'result/model.npz'))
     assert len(outs) >= 8 and len(set(outs)) == len(outs), outs

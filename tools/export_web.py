@@ -1,6 +1,6 @@
 """Export a model as one self-contained HTML page that draws f(u, v, z) live in the browser.
 
-    python tools/export_web.py                              # renders/explorer.html, of the pretrained model
+    python tools/export_web.py                              # renders/MODEL/explorer.html, of the model render.py would use
     python tools/export_web.py -o result/explorer.html      # another file
 
 The page embeds the decoder's weights, z = mu of the first --digits test digits and their 28x28
@@ -39,7 +39,7 @@ def parse_args(argv=None):
     parser = cli.ArgumentParser(prog='export_web.py', description=__doc__.split('\n')[0])
     parser.add_argument('--model', '-m', default=None,
                         help='model file (default: result/model.npz if it exists, else the pretrained model in results/)')
-    parser.add_argument('--out', '-o', default=None, help='the page, .html (default: renders/explorer.html beside the model)')
+    parser.add_argument('--out', '-o', default=None, help='the page, .html (default: renders/MODEL/explorer.html in the current directory, MODEL the model file\'s folder)')
     parser.add_argument('--digits', type=cli.positive_int, default=300,
                         help='test digits embedded, with their z = mu (default 300)')
     args = parser.parse_args(argv)
@@ -108,7 +108,7 @@ def main(argv=None):
     args = parse_args(argv)
     with cli.one_line_errors('export_web.py'):
         path = cli.model_path(args.model)
-        out = args.out or os.path.join('renders', 'explorer.html')
+        out = args.out or os.path.join('renders', cli.model_label(path), 'explorer.html')
         cli.check_output_file(out, ('.html',))
         export(path, out, args.digits)
     print(f'model: {cli.shown_path(path)}\n{out} ({os.path.getsize(out) / 2**20:.2f} MiB): open it in a browser')
