@@ -1,5 +1,6 @@
 """What the experiments measure with: PSNR, the clipped Bernoulli NLL, interpolation baselines and the
 model's renders in batches (experiments/evaluate.py, sweep.py, compare_article.py)."""
+import functools
 
 from svae import compat  # noqa: F401  (before numpy and chainer: see svae/compat.py)
 import numpy
@@ -51,17 +52,17 @@ def bicubic_075(images, size):
     return numpy.einsum('ij,njk,lk->nil', rows, images.astype(numpy.float64), cols).astype(numpy.float32)
 
 
-def pillow(method):
-    """(N, h, w) -> (N, size, size) with Pillow's resampler (pixel-centre aligned)."""
-    def resample(images, size):
-        return numpy.stack([numpy.asarray(Image.fromarray(image.astype(numpy.float32)).resize((size, size), method))
-                            for image in images])
-    return resample
+def pillow(images, size, method):
+    """(N, h, w) -> (N, size, size) with Pillow's resampler `method` (pixel-centre aligned)."""
+    return numpy.stack([numpy.asarray(Image.fromarray(image.astype(numpy.float32)).resize((size, size), method))
+                        for image in images])
 
 
 # name -> resampler; every baseline is clipped to [0, 1], the range of the truth
-RESAMPLERS = {'nearest': pillow(Image.NEAREST), 'bilinear': pillow(Image.BILINEAR),
-              'bicubic': pillow(Image.BICUBIC), 'bicubic a=-0.75': bicubic_075, 'lanczos': pillow(Image.LANCZOS)}
+RESAMPLERS = {'nearest': functools.partial(pillow, method=Image.NEAREST),
+              'bilinear': functools.partial(pillow, method=Image.BILINEAR),
+              'bicubic': functools.partial(pillow, method=Image.BICUBIC), 'bicubic a=-0.75': bicubic_075,
+              'lanczos': functools.partial(pillow, method=Image.LANCZOS)}
 
 
 def resize(images, size, method):

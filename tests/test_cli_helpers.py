@@ -62,6 +62,22 @@ def test_model_label_names_the_folder_of_a_model_npz_else_the_file(tmp_path, mon
     assert cli.model_label('model.npz') == 'run'
 
 
+def test_load_any_model_reads_either_kind_with_the_decoder_asked(tmp_path):
+    from affine_model import AffineSamplingVAE
+    numpy.random.seed(0)
+    article, affine = model.SamplingVAE(3), AffineSamplingVAE(2)
+    affine.e5_affine.b.array[:] = [0.2, 0.6, 0.3, -0.2]  # not the initial pose, so a fresh model would differ
+    for m, name in ((article, 'article.npz'), (affine, 'affine.npz')):
+        model.save_model(m, str(tmp_path / name))
+    for decoder in (fastpath.FastSamplingDecoder, model.SamplingDecoder):
+        loaded = cli.load_any_model(str(tmp_path / 'article.npz'), decoder)
+        assert type(loaded.decoder) is decoder and loaded.n_latent == 3
+        numpy.testing.assert_array_equal(loaded.decoder.linear2.W.array, article.decoder.linear2.W.array)
+    loaded = cli.load_any_model(str(tmp_path / 'affine.npz'), fastpath.FastSamplingDecoder)
+    assert type(loaded) is AffineSamplingVAE and loaded.n_latent == 2
+    numpy.testing.assert_array_equal(loaded.e5_affine.b.array, affine.e5_affine.b.array)
+
+
 def test_resolution_is_width_by_height():
     assert cli.resolution('168') == (168, 168)
     assert cli.resolution('320x200') == (200, 320)  # (height, width) from WxH
