@@ -85,6 +85,8 @@ def test_bicubic_075_upsamples_x2_as_the_kernel_says_and_repeats_the_edge():
         expected.append(weights @ padded[left - 1 + 2:left + 3 + 2])
     numpy.testing.assert_allclose(got[0, 4], expected, rtol=1e-6)
     numpy.testing.assert_allclose(got[0, 0], got[0, 9], rtol=1e-6)
+    down = measure.bicubic_075(image.transpose(0, 2, 1), 10)  # the row as a column (5 x 3): now only the rows matter
+    numpy.testing.assert_allclose(down[0, :, 4], expected, rtol=1e-6)
 
 
 def test_pillow_resamplers_are_pillows():
