@@ -39,14 +39,17 @@ def parse_args(argv=None):
                         help="also the validation loss over the 10000 test digits with this encoding, as the "
                              "article's Evaluator computes it (batches of 64)")
     parser.add_argument('--out', '-o', default=None,
-                        help='the picture, PNG (default renders/compare_epochN.png in the current directory)')
+                        help='the picture, PNG (default renders/MODEL/compare_epochN.png in the current directory, MODEL the model file\'s folder)')
     args = parser.parse_args(argv)
     if args.seed is not None and args.encoding != 'binary':
         parser.error('--seed applies to --encoding binary only')
     args.seed = args.seed or 0
-    if args.out is None:
-        args.out = os.path.join('renders', f'compare_epoch{args.epoch}.png')
     return args
+
+
+def default_output(args, model_path):
+    """renders/MODEL/compare_epochN.png, as render.py names its pictures: another model, another file."""
+    return os.path.join('renders', cli.model_label(model_path), f'compare_epoch{args.epoch}.png')
 
 
 def our_renders(model, digits, encoding, seed):
@@ -89,8 +92,9 @@ def psnr_table(truth, article, ours, indices):
 def main(argv=None):
     args = parse_args(argv)
     with cli.one_line_errors('compare_article.py'):
-        cli.check_output_file(args.out, ('.png',))
         args.model = cli.model_path(args.model)
+        args.out = args.out or default_output(args, args.model)
+        cli.check_output_file(args.out, ('.png',))
         model = load_model(args.model)
         if model.n_in != 784:
             raise cli.UsageError(f'{args.model} was trained on {int(model.n_in ** 0.5)}x{int(model.n_in ** 0.5)} '

@@ -1,4 +1,6 @@
 """The article's published figures as shipped in data/article/, and compare_article.py beside them."""
+import os
+
 import numpy
 import pytest
 from PIL import Image
@@ -77,11 +79,16 @@ def test_compare_grey_encoding_and_seeds(model_file, tmp_path, capsys):
     assert grey != binary and mean_row('--encoding', 'grey') == grey
 
 
-def test_compare_default_output_is_renders_in_the_current_directory(model_file, tmp_path, monkeypatch, capsys):
+def test_compare_default_output_is_renders_model_in_the_current_directory(model_file, tmp_path, monkeypatch, capsys):
+    """renders/MODEL/, as render.py's: the same line for another model keeps the first picture."""
     monkeypatch.chdir(tmp_path)
-    compare_article.main(['-m', model_file, '--epoch', '50'])
-    assert (tmp_path / 'renders' / 'compare_epoch50.png').is_file()
-    capsys.readouterr()
+    other = tmp_path / 'other.npz'
+    os.symlink(model_file, other)
+    for model, folder in ((model_file, os.path.basename(os.path.dirname(model_file))), (str(other), 'other')):
+        compare_article.main(['-m', model, '--epoch', '50'])
+        out = os.path.join('renders', folder, 'compare_epoch50.png')
+        assert capsys.readouterr().out.splitlines()[-1].startswith(f'written {out} ')
+        assert (tmp_path / out).is_file()
 
 
 @pytest.mark.parametrize('argv,message', [

@@ -158,7 +158,8 @@ def test_no_usage_line_writes_into_the_checkouts_committed_files():
             out = args.out or render.default_output(args, args.model or 'result/model.npz')
             assert out not in tracked and not out.startswith('results/'), line
         elif script_of(argv) == 'compare_article.py':
-            assert args.out not in tracked and not args.out.startswith('results/'), line
+            out = args.out or compare_article.default_output(args, args.model or 'result/model.npz')
+            assert out not in tracked and not out.startswith('results/'), line
 
 
 def test_readmes_render_lines_write_distinct_files():
