@@ -336,8 +336,8 @@ def main(argv=None):
                 os.environ['CUPY_TF32'] = '1'  # CuPy reads it at its first float32 matrix product
             cli.writable_directory(args.out)
             numpy.random.seed(args.seed)  # shuffling, binarisation and z noise on CPU
-            if device.xp is not numpy:
-                device.xp.random.seed(args.seed)
+            if device.xp is not numpy:  # pragma: no mutate (GPU only)
+                device.xp.random.seed(args.seed)  # pragma: no mutate (GPU only)
             trainer = build_trainer(args, device)
             if not (args.resume and resume(trainer, args.resume, args.out)):
                 start_afresh(args.out, args.force)

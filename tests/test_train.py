@@ -319,6 +319,54 @@ def test_resume_refuses_another_runs_snapshot_exactly(two_epochs, change, messag
                                  '(use the flags of that run, or start afresh with --force)\n')
 
 
+class SnapshotArrays(dict):
+    """What check_same_run reads of a snapshot: its array names (.files) and arrays, here from a model."""
+
+    def __init__(self, model, images=None):
+        arrays = {}
+        chainer.serializers.DictionarySerializer(arrays).save(model)
+        super().__init__({f'updater/model:main/{k}': v for k, v in arrays.items()})
+        if images is not None:
+            self['updater/iterator:main/order'] = numpy.arange(images)
+
+    @property
+    def files(self):
+        return list(self)
+
+
+def run_of(model, images):
+    """The parts of a trainer check_same_run reads: the model trained and the training set's size."""
+    from types import SimpleNamespace
+    updater = SimpleNamespace(get_optimizer=lambda name: SimpleNamespace(target=model),
+                              get_iterator=lambda name: SimpleNamespace(dataset=numpy.zeros((images, 1))))
+    return SimpleNamespace(updater=updater)
+
+
+def test_check_same_run_for_both_kinds_of_model():
+    """The model kind, latent size (affine3x's last encoder layer holds mu and ln_var), input pixels and
+    training images, each named with both values; a snapshot without the iterator's order skips the last."""
+    from affine_model import AffineSamplingVAE
+    numpy.random.seed(0)
+    article, affine = SamplingVAE(3, n_in=196), AffineSamplingVAE(2)
+
+    def refusal(snapshot, model, images=100):
+        with pytest.raises(cli.UsageError) as info:
+            train.check_same_run(snapshot, 'S', run_of(model, images))
+        return str(info.value)
+    assert refusal(SnapshotArrays(affine), article) == ('snapshot S is of the affine3x model, this run trains '
+                                                        'sampling6x (--model affine3x resumes it)')
+    assert refusal(SnapshotArrays(article), affine) == ('snapshot S is of the sampling6x model, this run trains '
+                                                        'affine3x (--model sampling6x resumes it)')
+    other = 'use the flags of that run, or start afresh with --force'
+    assert refusal(SnapshotArrays(AffineSamplingVAE(3)), affine) == f'snapshot S is of another run: latent size 3, this run 2 ({other})'
+    assert refusal(SnapshotArrays(SamplingVAE(2, n_in=196)), article) == f'snapshot S is of another run: latent size 2, this run 3 ({other})'
+    assert refusal(SnapshotArrays(SamplingVAE(3)), article) == f'snapshot S is of another run: input pixels 784, this run 196 ({other})'
+    assert refusal(SnapshotArrays(affine, 60), affine) == f'snapshot S is of another run: training images 60, this run 100 ({other})'
+    for snapshot, model in ((SnapshotArrays(affine, 100), affine), (SnapshotArrays(affine), affine),
+                            (SnapshotArrays(article, 100), article)):
+        train.check_same_run(snapshot, 'S', run_of(model, 100))  # the same run: no refusal
+
+
 def test_resume_messages_for_bad_snapshots(tmp_path, capsys):
     missing = str(tmp_path / 'nothing_here')
     assert exit_of(TINY + ['-o', str(tmp_path), '-r', missing], capsys) == (
@@ -373,6 +421,49 @@ def test_interrupt_and_tf32_and_an_unwritable_out(monkeypatch, tmp_path, capsys)
     monkeypatch.setattr(training.Trainer, 'run', interrupted)
     assert exit_of(TINY + ['-o', str(tmp_path / 'out')], capsys) == (
         130, 'train.py: error: interrupted; resume with -r auto\n')
+
+
+def test_a_failed_write_during_training_is_one_line_naming_the_directory(monkeypatch, tmp_path, capsys):
+    import errno
+
+    def disk_full(self, **kwargs):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+    monkeypatch.setattr(training.Trainer, 'run', disk_full)
+    out = str(tmp_path / 'out')
+    assert exit_of(TINY + ['-o', out], capsys) == (  # status 1: the machine's failure, not a usage mistake
+        1, f'train.py: error: cannot write in {out} (No space left on device); the files written before are '
+           'intact: resume with -r auto once it can be written\n')
+
+
+def test_force_starts_afresh_in_an_out_that_holds_a_run(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(training.Trainer, 'run', lambda self, **kwargs: None)  # the start, not the training
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'model.npz').write_bytes(b'an earlier run')
+    (out / 'snapshot_epoch_3').write_bytes(b'an earlier snapshot')
+    assert exit_of(TINY + ['-o', str(out)], capsys)[0] == 2  # refused without --force
+    train.main(TINY + ['-o', str(out), '--force'])
+    assert not (out / 'snapshot_epoch_3').exists()  # -r auto can never go back to it
+
+
+def test_a_snapshot_is_never_unpickled(two_epochs, tmp_path, capsys):
+    """A crafted snapshot with a pickled object where an array belongs: refused in one line, nothing run."""
+    marker = tmp_path / 'unpickled'
+
+    class CreatesFileWhenUnpickled:
+        def __reduce__(self):
+            return (open, (str(marker), 'w'))
+    with numpy.load(os.path.join(two_epochs[0], 'snapshot_epoch_2')) as npz:
+        arrays = dict(npz)
+    crafted = numpy.empty(1, dtype=object)
+    crafted[0] = CreatesFileWhenUnpickled()
+    arrays['updater/model:main/encoder_mu/W'] = crafted
+    snapshot = str(tmp_path / 'snapshot_epoch_2')
+    numpy.savez(snapshot, **arrays)
+    os.rename(snapshot + '.npz', snapshot)
+    code, err = exit_of(TINY + ['-e', '3', '-o', str(tmp_path / 'out'), '-r', snapshot], capsys)
+    assert code == 2 and err.startswith(f'train.py: error: snapshot {snapshot} cannot be resumed from (ValueError: ')
+    assert err.count('\n') == 1 and not marker.exists()
 
 
 def test_the_printed_table_and_the_plotted_curves(own_two_epochs):
