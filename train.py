@@ -334,13 +334,13 @@ def main(argv=None):
             device = cli.device_for(args.gpu)
             if args.tf32:
                 os.environ['CUPY_TF32'] = '1'  # CuPy reads it at its first float32 matrix product
-            cli.writable_directory(args.out)
             numpy.random.seed(args.seed)  # shuffling, binarisation and z noise on CPU
             if device.xp is not numpy:  # pragma: no mutate (GPU only)
                 device.xp.random.seed(args.seed)  # pragma: no mutate (GPU only)
             trainer = build_trainer(args, device)
             if not (args.resume and resume(trainer, args.resume, args.out)):
                 start_afresh(args.out, args.force)
+            cli.writable_directory(args.out)  # after the checks above, so that a refused run leaves no new directory
             try:
                 with fastpath.training_threads(trainer.updater.get_optimizer('main').target):
                     trainer.run(show_loop_exception_msg=False)

@@ -367,6 +367,12 @@ def test_check_same_run_for_both_kinds_of_model():
         train.check_same_run(snapshot, 'S', run_of(model, 100))  # the same run: no refusal
 
 
+def test_a_refused_resume_leaves_no_output_directory(tmp_path, capsys):
+    out = tmp_path / 'out'
+    code, err = exit_of(TINY + ['-o', str(out), '-r', str(tmp_path / 'missing')], capsys)
+    assert code == 2 and 'does not exist' in err and not out.exists()
+
+
 def test_resume_messages_for_bad_snapshots(tmp_path, capsys):
     missing = str(tmp_path / 'nothing_here')
     assert exit_of(TINY + ['-o', str(tmp_path), '-r', missing], capsys) == (
