@@ -27,7 +27,7 @@ def test_the_published_originals_are_the_named_test_digits_at_the_centres_of_the
 def test_article_figure_cuts_the_published_grid_row_major():
     cells = data.article_figure(50)
     grid = numpy.asarray(Image.open(f'{data.ARTICLE_DIR}/epoch_50.png').convert('L')) / 255.0
-    assert cells.shape == (16, 168, 168)
+    assert cells.shape == (16, 168, 168) and cells.dtype == numpy.float32  # as the renders it is compared with
     numpy.testing.assert_allclose(cells[6], grid[168:336, 336:504], atol=1e-6)  # row 2, column 3
 
 

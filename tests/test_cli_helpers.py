@@ -78,6 +78,14 @@ def test_load_any_model_reads_either_kind_with_the_decoder_asked(tmp_path):
     numpy.testing.assert_array_equal(loaded.e5_affine.b.array, affine.e5_affine.b.array)
 
 
+def test_shown_path_is_relative_below_the_current_directory_else_absolute(tmp_path, monkeypatch):
+    (tmp_path / 'here').mkdir()
+    monkeypatch.chdir(tmp_path / 'here')
+    assert cli.shown_path(os.path.join('result', 'model.npz')) == os.path.join('result', 'model.npz')
+    assert cli.shown_path(str(tmp_path / 'here' / 'm.npz')) == 'm.npz'
+    assert cli.shown_path(os.path.join('..', 'elsewhere', 'm.npz')) == str(tmp_path / 'elsewhere' / 'm.npz')
+
+
 def test_resolution_is_width_by_height():
     assert cli.resolution('168') == (168, 168)
     assert cli.resolution('320x200') == (200, 320)  # (height, width) from WxH
