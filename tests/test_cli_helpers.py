@@ -162,6 +162,10 @@ def test_device_for_the_cpu_and_each_missing_gpu(monkeypatch):
     assert usage_error(cli.device_for, 0) == '-g 0: CuPy finds no usable GPU (RuntimeError: no driver)'
     fake_cupy(monkeypatch, 2)
     assert usage_error(cli.device_for, 2) == '-g 2: no such GPU (this machine has 2: ids 0..1)'
+    used = []
+    gpu = types.SimpleNamespace(use=lambda: used.append('use'))
+    monkeypatch.setattr(chainer, 'get_device', lambda spec: used.append(spec) or gpu)
+    assert cli.device_for(1) is gpu and used == ['@cupy:1', 'use']  # the GPU asked for, made current
 
 
 def test_decoder_class_for_every_choice_and_device():

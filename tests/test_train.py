@@ -411,8 +411,13 @@ def test_opt_in_flags_reach_the_model(monkeypatch):
     assert iterator.dataset[0].shape == (1, 14, 14)
     fast = train.build_trainer(train.parse_args(['--n-train', '100', '-z', '2']), chainer.get_device('@numpy'))
     assert type(fast.updater.get_optimizer('main').target.decoder).__name__ == 'FastSamplingDecoder'
-    assert len(fast.updater.get_iterator('main').dataset) == 100  # indices of the resident images
+    indices = fast.updater.get_iterator('main').dataset
+    assert numpy.array_equal(indices, numpy.arange(100))  # indices of the resident images
     assert fast.stop_trigger.period == 50
+    affine = train.build_trainer(train.parse_args(['--test', '--model', 'affine3x', '-z', '3']), chainer.get_device('@numpy'))
+    model = affine.updater.get_optimizer('main').target
+    assert type(model).__name__ == 'AffineSamplingVAE' and model.n_latent == 3
+    assert affine.updater.get_iterator('main').dataset[0].shape == (1, 28, 28)  # images, not resident indices
 
 
 def test_interrupt_and_tf32_and_an_unwritable_out(monkeypatch, tmp_path, capsys):
