@@ -399,7 +399,12 @@ def test_a_snapshot_without_the_coordinate_order_is_refused(two_epochs, tmp_path
                                  'start afresh with --force\n')
 
 
-def test_opt_in_flags_reach_the_model(monkeypatch):
+def figures_size(path):
+    import matplotlib.image
+    return matplotlib.image.imread(path).shape[:2]
+
+
+def test_opt_in_flags_reach_the_model(monkeypatch, tmp_path):
     args = train.parse_args(['--test', '-z', '3', '--train-size', '14', '--grid', 'center', '--footprint', '2',
                              '--free-bits', '0.25', '--decoder', 'faithful', '-b', '32'])
     trainer = train.build_trainer(args, chainer.get_device('@numpy'))
@@ -414,10 +419,16 @@ def test_opt_in_flags_reach_the_model(monkeypatch):
     indices = fast.updater.get_iterator('main').dataset
     assert numpy.array_equal(indices, numpy.arange(100))  # indices of the resident images
     assert fast.stop_trigger.period == 50
-    affine = train.build_trainer(train.parse_args(['--test', '--model', 'affine3x', '-z', '3']), chainer.get_device('@numpy'))
+    out = str(tmp_path / 'affine')
+    affine = train.build_trainer(train.parse_args(['--test', '--model', 'affine3x', '-z', '3', '--resolution', '12x10',
+                                                   '-o', out]), chainer.get_device('@numpy'))
     model = affine.updater.get_optimizer('main').target
     assert type(model).__name__ == 'AffineSamplingVAE' and model.n_latent == 3
     assert affine.updater.get_iterator('main').dataset[0].shape == (1, 28, 28)  # images, not resident indices
+    affine.get_extension('write_figure')(affine)  # affine3x's figure: three grids of 4x4 digits, one above the other
+    assert figures_size(os.path.join(out, 'figures', 'epoch_000.png')) == (3 * 4 * 10, 4 * 12)
+    affine.get_extension('set_warm_up')(affine)
+    assert model.warm_up == 0  # after epoch 0 (none trained), the pose stays off
 
 
 def test_interrupt_and_tf32_and_an_unwritable_out(monkeypatch, tmp_path, capsys):
