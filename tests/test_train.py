@@ -429,6 +429,9 @@ def test_opt_in_flags_reach_the_model(monkeypatch, tmp_path):
     assert figures_size(os.path.join(out, 'figures', 'epoch_000.png')) == (3 * 4 * 10, 4 * 12)
     affine.get_extension('set_warm_up')(affine)
     assert model.warm_up == 0  # after epoch 0 (none trained), the pose stays off
+    columns = lambda trainer: trainer.get_extension('PrintReport')._entries  # the printed table's columns
+    assert columns(affine)[5:9] == ['main/decoder/scale', 'main/decoder/theta', 'main/decoder/tx', 'main/decoder/ty']
+    assert not any(c.startswith('main/decoder/') for c in columns(fast))
 
 
 def test_interrupt_and_tf32_and_an_unwritable_out(monkeypatch, tmp_path, capsys):
