@@ -95,6 +95,15 @@ def test_flags_that_pass_the_checks():
     assert train.parse_args(['--train-size', '7', '--grid', 'center', '--footprint', '2']).footprint == 2
     assert train.parse_args(['--train-size', '1']).train_size == 1
     assert train.parse_args(['--footprint', '1']).grid == 'linspace'
+    assert train.parse_args([]).model == 'sampling6x' and train.parse_args(['-m', 'affine3x']).model == 'affine3x'
+
+
+def test_model_choices(capsys):
+    with pytest.raises(SystemExit) as info:
+        train.parse_args(['-m', 'affine'])
+    err = capsys.readouterr().err  # argparse quotes the choices in some Python versions, not in others
+    assert info.value.code == 2 and err.startswith("train.py: error: argument --model/-m: invalid choice: 'affine'")
+    assert err.count('\n') == 1 and 'sampling6x' in err and 'affine3x' in err
 
 
 class FakeUpdater:
