@@ -96,6 +96,7 @@ def test_flags_that_pass_the_checks():
     assert train.parse_args(['--train-size', '1']).train_size == 1
     assert train.parse_args(['--footprint', '1']).grid == 'linspace'
     assert train.parse_args([]).model == 'sampling6x' and train.parse_args(['-m', 'affine3x']).model == 'affine3x'
+    assert train.parse_args(['--model', 'sampling6x']).model == 'sampling6x'
 
 
 def test_model_choices(capsys):
