@@ -182,9 +182,7 @@ def default_name(args):
 
 
 def default_output(args, path):
-    """renders/MODEL/NAME: the same flags with another model (the pretrained one, then one trained here)
-    write another file, so that both pictures stay."""
-    return os.path.join('renders', cli.model_label(path), default_name(args))
+    return cli.renders_path(path, default_name(args))
 
 
 def image_count(args, n_latent):

@@ -48,8 +48,7 @@ def parse_args(argv=None):
 
 
 def default_output(args, model_path):
-    """renders/MODEL/compare_epochN.png, as render.py names its pictures: another model, another file."""
-    return os.path.join('renders', cli.model_label(model_path), f'compare_epoch{args.epoch}.png')
+    return cli.renders_path(model_path, f'compare_epoch{args.epoch}.png')
 
 
 def our_renders(model, digits, encoding, seed):

@@ -73,6 +73,13 @@ def model_label(path):
     return os.path.basename(os.path.dirname(os.path.abspath(path))) if stem == 'model' else stem
 
 
+def renders_path(model_path, name):
+    """renders/MODEL/NAME in the current directory, where a script writes what it drew from a model when no
+    -o is given: the same command with another model (the pretrained one, then one trained here) writes
+    another file, so that both stay."""
+    return os.path.join('renders', model_label(model_path), name)
+
+
 def shown_path(path):
     """A path as a user reads it: relative to the current directory when it lies below it, else absolute."""
     relative = os.path.relpath(os.path.abspath(path))

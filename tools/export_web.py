@@ -108,7 +108,7 @@ def main(argv=None):
     args = parse_args(argv)
     with cli.one_line_errors('export_web.py'):
         path = cli.model_path(args.model)
-        out = args.out or os.path.join('renders', cli.model_label(path), 'explorer.html')
+        out = args.out or cli.renders_path(path, 'explorer.html')
         cli.check_output_file(out, ('.html',))
         export(path, out, args.digits)
     print(f'model: {cli.shown_path(path)}\n{out} ({os.path.getsize(out) / 2**20:.2f} MiB): open it in a browser')
