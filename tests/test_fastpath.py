@@ -286,3 +286,16 @@ def test_fast_model_trains_with_the_same_loss_and_gradients(centers):
     assert grads1.keys() == grads0.keys()
     for name in grads0:
         numpy.testing.assert_allclose(grads1[name], grads0[name], rtol=1e-4, atol=1e-4 * abs(grads0[name]).max(), err_msg=name)
+
+
+def test_the_fast_decoder_trains_through_the_fused_nll_and_the_articles_through_its_own_line():
+    """The equality above holds either way; this is which way: FastSamplingDecoder's own bernoulli_nll, in one
+    Function, and the article's F.bernoulli_nll(..., reduce='sum') for SamplingDecoder."""
+    numpy.random.seed(0)
+    x = numpy.random.RandomState(2).uniform(size=(2, 1, 28, 28)).astype(numpy.float32)
+    z = chainer.Variable(numpy.random.RandomState(3).randn(2, 4).astype(numpy.float32))
+    fast = SamplingVAE(4, decoder_class=FastSamplingDecoder).reconstruction_nll(x, z)
+    from svae import fastpath
+    assert isinstance(fast.creator, fastpath.FusedBernoulliNLL)
+    faithful = SamplingVAE(4).reconstruction_nll(x, z)
+    assert faithful.shape == () and not isinstance(faithful.creator, fastpath.FusedBernoulliNLL)
