@@ -10,7 +10,7 @@ Exact rearrangements only:
 - The large (points x 256) arrays live in a workspace reused from step to step: on CPU a fresh 50 MB
   array costs about 20 ms of page faults, a third of a matrix product of the same size.
 - On CPU, training computes the decoder and the article's reconstruction term, the summed Bernoulli NLL,
-  in one pass (FusedBernoulliNLL): rows are taken in blocks (part of one image) that fit a core's cache, and
+  in one pass (FusedBernoulliNLL): rows are taken in blocks (at most one image) near a core's cache in size, and
   each block's backward runs right after its forward, while its activations are still in cache; only the
   weight gradients are kept. Each core takes its own blocks with a one-thread BLAS, which multiplies
   them faster than a two-thread BLAS multiplies the whole batch (docs/performance.md).
@@ -176,7 +176,7 @@ class SampledMLP(chainer.Function):
 
 # ---- CPU training: row blocks through all four layers and back, each core its own blocks ----
 
-BLOCK_ROWS = 392  # half a 28x28 image: a worker's buffers are 2 MB (196-784 rows measured: the same within noise)
+BLOCK_ROWS = 784  # a 28x28 image: a worker's three buffers are 2.4 MB (paired steps: 2-4% faster than 392, 7% than 196)
 
 _block_threads = {}
 _blas = None
@@ -227,15 +227,15 @@ class _Blocks:
         self.h1, self.h2, self.h3 = (numpy.empty((rows, units), dtype) for _ in range(3))
         self.zeros = numpy.zeros(units, dtype)
         if backprop:
-            self.ga, self.gb = numpy.empty((rows, units), dtype), numpy.empty((rows, units), dtype)
             self.mask = numpy.empty((rows, units), numpy.bool_)
             self.gW_product = numpy.empty((units, units), dtype)
             self.ones = numpy.ones(rows, dtype)
             self.gW2, self.gW3 = numpy.zeros((units, units), dtype), numpy.zeros((units, units), dtype)
             self.gb2, self.gb3, self.gW4 = (numpy.zeros(units, dtype) for _ in range(3))
             self.gb4 = 0.0
-            self.g_uv = numpy.zeros((points, units), dtype)  # the first layer's gradient summed over images
-            self.g1_z = numpy.zeros((images, units), dtype)  # ... and over each image's points
+            self.g1_uv1 = numpy.empty((units, 3), dtype)
+            self.gW1_uv = numpy.zeros((units, 2), dtype)  # the first layer's (u, v) columns' gradient
+            self.g1_z = numpy.zeros((images, units), dtype)  # the first layer's gradient summed over each image's points
         self.nll = 0.0
 
     def forward(self, h_uv, h_z, layers):
@@ -253,31 +253,33 @@ class _Blocks:
 
     def add_nll(self, y, x):
         with numpy.errstate(invalid='ignore'):  # a NaN logit gives a NaN loss quietly: train.py's check reports it
-            self.nll += float(numpy.sum(numpy.logaddexp(0, y) - x * y))  # softplus(y) - x y: F.bernoulli_nll
+            self.nll += float((numpy.logaddexp(0, y) - x * y).sum())  # softplus(y) - x y: F.bernoulli_nll
 
-    def nll_backward(self, y, x, W2, W3, w4, image, lo):
+    def nll_backward(self, y, x, W2, W3, w4, image, uv1):
         """Add the block's Bernoulli NLL and its gradients (for an upstream gradient of 1) to the sums."""
         rows = len(y)
-        h1, h2, h3, ga, gb, mask, ones = (a[:rows] for a in (self.h1, self.h2, self.h3, self.ga, self.gb, self.mask, self.ones))
+        h1, h2, h3, mask, ones = (a[:rows] for a in (self.h1, self.h2, self.h3, self.mask, self.ones))
         self.add_nll(y, x)
         gy = numpy.tanh(y * 0.5) * 0.5 + 0.5 - x  # sigmoid(y) - x
         self.gW4 += gy @ h3
         self.gb4 += float(gy.sum())
-        g3 = numpy.multiply(gy[:, None], w4, out=ga)  # gy @ W4, an outer product
+        # each layer's gradient takes the buffer of an activation that is no longer needed once its mask is taken
         numpy.greater(h3, 0, out=mask)
+        g3 = numpy.outer(gy, w4, out=h3)  # gy @ W4, an outer product
         g3 *= mask
         self.gW3 += numpy.matmul(g3.T, h2, out=self.gW_product)
         self.gb3 += ones @ g3
-        g2 = numpy.matmul(g3, W3, out=gb)
         numpy.greater(h2, 0, out=mask)
+        g2 = numpy.matmul(g3, W3, out=h2)
         g2 *= mask
         self.gW2 += numpy.matmul(g2.T, h1, out=self.gW_product)
         self.gb2 += ones @ g2
-        g1 = numpy.matmul(g2, W2, out=ga)
         numpy.greater(h1, 0, out=mask)
+        g1 = numpy.matmul(g2, W2, out=h1)
         g1 *= mask
-        self.g_uv[lo:lo + rows] += g1
-        self.g1_z[image] += ones @ g1
+        g1_uv1 = numpy.matmul(g1.T, uv1, out=self.g1_uv1)  # the (u, v) gradient and the sum over rows, one pass
+        self.gW1_uv += g1_uv1[:, :2]
+        self.g1_z[image] += g1_uv1[:, 2]
 
 
 def _row_blocks(images, points):
@@ -315,13 +317,14 @@ class FusedBernoulliNLL(chainer.Function):
         h_z, h_uv = _first_layer(z, W1, b1, self.uv)
         layers = _layers(W2, b2, W3, b3, W4, b4)
         blocks = _row_blocks(n, p)
+        uv1 = numpy.concatenate([self.uv, numpy.ones((p, 1), z.dtype)], axis=1)  # (u, v, 1) for every point
         workers = _workers(len(blocks))
         scratch = [_Blocks(n, p, units, z.dtype, backprop) for _ in range(workers)]
 
         def step(k, i, lo, hi):
             y = scratch[k].forward(h_uv[lo:hi], h_z[i], layers)
             if backprop:
-                scratch[k].nll_backward(y, self.x[i, lo:hi], W2, W3, layers[4], i, lo)
+                scratch[k].nll_backward(y, self.x[i, lo:hi], W2, W3, layers[4], i, uv1[lo:hi])
             else:
                 scratch[k].add_nll(y, self.x[i, lo:hi])
         _each_block(blocks, workers, step)
@@ -331,8 +334,8 @@ class FusedBernoulliNLL(chainer.Function):
 
     def _gradients(self, z, W1, scratch):
         total = lambda name: sum(getattr(s, name) for s in scratch)
-        g_uv, g1_z = total('g_uv'), total('g1_z')
-        gW1 = numpy.concatenate([g_uv.T @ self.uv, g1_z.T @ z], axis=1)
+        g1_z = total('g1_z')
+        gW1 = numpy.concatenate([total('gW1_uv'), g1_z.T @ z], axis=1)
         gb4 = numpy.asarray([total('gb4')], dtype=z.dtype)
         return (g1_z @ W1[:, 2:], gW1, g1_z.sum(axis=0), total('gW2'), total('gb2'), total('gW3'), total('gb3'),
                 total('gW4')[None], gb4)

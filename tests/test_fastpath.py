@@ -210,11 +210,12 @@ def test_block_buffers_have_the_parameters_dtype_and_a_bool_mask(dtype):
     from svae import fastpath
     blocks = fastpath._Blocks(3, 500, 8, dtype, backprop=True)
     arrays = {name: a for name, a in vars(blocks).items() if isinstance(a, numpy.ndarray)}
-    assert set(arrays) == {'h1', 'h2', 'h3', 'zeros', 'ga', 'gb', 'mask', 'gW_product', 'ones', 'gW2', 'gW3',
-                           'gb2', 'gb3', 'gW4', 'g_uv', 'g1_z'}
+    assert set(arrays) == {'h1', 'h2', 'h3', 'zeros', 'mask', 'gW_product', 'ones', 'gW2', 'gW3',
+                           'gb2', 'gb3', 'gW4', 'g1_uv1', 'gW1_uv', 'g1_z'}
     for name, a in arrays.items():
         assert a.dtype == (numpy.bool_ if name == 'mask' else dtype), name
-    assert blocks.h1.shape == (min(500, fastpath.BLOCK_ROWS), 8) and blocks.gW_product.shape == (8, 8) and blocks.g_uv.shape == (500, 8)
+    assert blocks.h1.shape == (min(500, fastpath.BLOCK_ROWS), 8) and blocks.gW_product.shape == (8, 8)
+    assert blocks.g1_uv1.shape == (8, 3) and blocks.gW1_uv.shape == (8, 2) and blocks.g1_z.shape == (3, 8)
 
 
 def test_fused_nll_without_backprop_is_the_same_sum_and_keeps_no_gradients():
