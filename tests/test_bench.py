@@ -43,6 +43,26 @@ def test_training_rounds_each_timed_with_the_ceiling_measured_between_them_at_fu
     assert seen == [outside] * 3
 
 
+def test_on_cpu_each_step_is_a_sample_and_the_best_sets_the_fraction_of_the_ceiling(monkeypatch):
+    """The best single step against the best single sgemm product; the epoch's time from the median step."""
+    import chainer
+    from svae import data
+    x_train = data.load_mnist('train')[0][:40]
+    steps = bench.train_throughput(x_train, chainer.get_device('@numpy'), 4, True, 1, 3, 2, lambda: None, each_step=True)
+    assert len(steps) == 6 and all(t > 0 for t in steps)
+    speeds = iter([[100.0, 300.0, 200.0], [90.0, 150.0, 120.0], [50.0, 70.0, 60.0], [40.0, 60.0, 50.0]])
+    monkeypatch.setattr(bench, 'train_throughput', lambda *args, each_step: next(speeds) if each_step else None)
+    monkeypatch.setattr(bench, 'sgemm_gflops', lambda xp: 100.0)
+    monkeypatch.setattr(bench, 'blocked_sgemm_gflops', lambda: 90.0)
+    for name in ('render_throughput', 'peak_train_memory'):
+        monkeypatch.setattr(bench, name, lambda *args: 1.0)
+    faithful, fast = bench.bench_device(chainer.get_device('@numpy'), quick=True)['rows']
+    assert (faithful['train_images_per_s_b64'], faithful['train_images_per_s_b100']) == (300.0, 150.0)
+    assert fast['train_images_per_s_b64_samples'] == [50.0, 70.0, 60.0]
+    assert fast['ceiling_fraction_b64'] == pytest.approx(70.0 * bench.decoder_flop_per_image(8) / 100e9)
+    assert faithful['epoch_seconds_b64'] == pytest.approx(60000 / 200.0)
+
+
 def test_the_blas_is_named_with_its_kernel_threads_and_the_settings_that_chose_it(monkeypatch):
     import threadpoolctl
     monkeypatch.setattr(threadpoolctl, 'threadpool_info', lambda: [
