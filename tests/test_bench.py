@@ -1,4 +1,7 @@
-"""experiments/bench.py: the decoder's FLOP by hand, a ceiling no burst of other load can lower, the BLAS named."""
+"""experiments/bench.py: the decoder's FLOP by hand, a ceiling no burst of other load can lower, the BLAS named;
+bench_pair.py's paired steps."""
+import os
+
 import pytest
 
 import bench
@@ -104,3 +107,39 @@ def test_summary_of_a_missing_or_foreign_file_is_one_line(tmp_path, capsys):
             bench_summary.main([str(tmp_path / name)])
         err = capsys.readouterr().err
         assert info.value.code == 2 and err.count('\n') == 1 and 'not the JSON of bench.py --json' in err
+
+
+def test_paired_steps_alternate_the_order_and_report_the_median_ratio_pair_by_pair():
+    import contextlib
+    import bench_pair
+    order = []
+    updaters = [type('Updater', (), {'update': lambda self, k=k: order.append(k)})() for k in (0, 1)]
+    times = bench_pair.paired_step_ms(updaters, contextlib.nullcontext(), pairs=4, warmup=1)
+    assert order == [0, 1] + [0, 1, 1, 0, 0, 1, 1, 0]  # warm-up, then the order swapped every pair
+    assert [len(t) for t in times] == [4, 4]
+    lines = bench_pair.report(['A a.py', 'B b.py'], [[100.0, 200.0, 100.0, 50.0], [90.0, 240.0, 105.0, 50.0]])
+    assert lines.splitlines()[0] == 'A a.py: step min 50.0 ms, median 100.0 ms'
+    assert lines.splitlines()[1] == 'B b.py: step min 50.0 ms, median 97.5 ms'
+    assert lines.splitlines()[2].startswith('B / A, pair by pair: median 1.025, quartiles ')  # of 0.9, 1.2, 1.05, 1.0
+    assert lines.endswith('(4 pairs)')
+
+
+def test_paired_steps_of_the_same_file_end_to_end(capsys):
+    import bench_pair
+    fastpath = os.path.join(os.path.dirname(bench.__file__), '..', 'svae', 'fastpath.py')
+    bench_pair.main([fastpath, fastpath, '--pairs', '2', '-b', '2'])
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 3 and out[2].startswith('B / A, pair by pair: median ') and out[2].endswith('(2 pairs)')
+
+
+@pytest.mark.parametrize('content,message', [(None, 'no such file'), ('x = (', 'cannot be loaded'),
+                                             ('x = 1', 'not a copy of svae/fastpath.py')])
+def test_paired_steps_of_a_file_that_is_no_fastpath_is_one_line(tmp_path, capsys, content, message):
+    import bench_pair
+    path = tmp_path / 'other.py'
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(SystemExit) as exit:
+        bench_pair.main([str(path), str(path)])
+    err = capsys.readouterr().err
+    assert exit.value.code == 2 and len(err.splitlines()) == 1 and message in err and str(path) in err
