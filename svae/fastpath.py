@@ -176,7 +176,7 @@ class SampledMLP(chainer.Function):
 
 # ---- CPU training: row blocks through all four layers and back, each core its own blocks ----
 
-BLOCK_ROWS = 784  # a 28x28 image: a worker's three buffers are 2.4 MB (paired steps: 2-4% faster than 392, 7% than 196)
+BLOCK_ROWS = 784  # a 28x28 image: a worker's three buffers take 2.4 MB (bench_pair.py: blocks of 392 rows 6% slower, 196 10%)
 
 _block_threads = {}
 _blas = None
