@@ -233,7 +233,6 @@ class _Blocks:
             self.gW2, self.gW3 = numpy.zeros((units, units), dtype), numpy.zeros((units, units), dtype)
             self.gb2, self.gb3, self.gW4 = (numpy.zeros(units, dtype) for _ in range(3))
             self.gb4 = 0.0
-            self.g1_uv1 = numpy.empty((units, 3), dtype)
             self.gW1_uv = numpy.zeros((units, 2), dtype)  # the first layer's (u, v) columns' gradient
             self.g1_z = numpy.zeros((images, units), dtype)  # the first layer's gradient summed over each image's points
         self.nll = 0.0
@@ -277,7 +276,7 @@ class _Blocks:
         numpy.greater(h1, 0, out=mask)
         g1 = numpy.matmul(g2, W2, out=h1)
         g1 *= mask
-        g1_uv1 = numpy.matmul(g1.T, uv1, out=self.g1_uv1)  # the (u, v) gradient and the sum over rows, one pass
+        g1_uv1 = g1.T @ uv1  # the (u, v) gradient and the sum over rows, one pass
         self.gW1_uv += g1_uv1[:, :2]
         self.g1_z[image] += g1_uv1[:, 2]
 

@@ -211,11 +211,77 @@ def test_block_buffers_have_the_parameters_dtype_and_a_bool_mask(dtype):
     blocks = fastpath._Blocks(3, 500, 8, dtype, backprop=True)
     arrays = {name: a for name, a in vars(blocks).items() if isinstance(a, numpy.ndarray)}
     assert set(arrays) == {'h1', 'h2', 'h3', 'zeros', 'mask', 'gW_product', 'ones', 'gW2', 'gW3',
-                           'gb2', 'gb3', 'gW4', 'g1_uv1', 'gW1_uv', 'g1_z'}
+                           'gb2', 'gb3', 'gW4', 'gW1_uv', 'g1_z'}
     for name, a in arrays.items():
         assert a.dtype == (numpy.bool_ if name == 'mask' else dtype), name
     assert blocks.h1.shape == (min(500, fastpath.BLOCK_ROWS), 8) and blocks.gW_product.shape == (8, 8)
-    assert blocks.g1_uv1.shape == (8, 3) and blocks.gW1_uv.shape == (8, 2) and blocks.g1_z.shape == (3, 8)
+    assert blocks.gW1_uv.shape == (8, 2) and blocks.g1_z.shape == (3, 8)
+
+
+def block_inputs(rows, units, seed=0):
+    """A worker's buffers and one block's inputs: first-layer parts, the layers, targets, (u, v, 1)."""
+    from svae import fastpath
+    rng = numpy.random.RandomState(seed)
+    W2, W3, W4 = (rng.randn(*shape).astype(numpy.float32) / 8 for shape in ((units, units), (units, units), (1, units)))
+    b2, b3, b4 = (rng.randn(n).astype(numpy.float32) for n in (units, units, 1))
+    h_uv, h_z = rng.randn(rows, units).astype(numpy.float32), rng.randn(units).astype(numpy.float32)
+    x = rng.uniform(size=rows).astype(numpy.float32)
+    uv1 = numpy.concatenate([rng.randn(rows, 2), numpy.ones((rows, 1))], axis=1).astype(numpy.float32)
+    blocks = fastpath._Blocks(2, rows, units, numpy.float32, backprop=True)
+    return blocks, (h_uv, h_z, fastpath._layers(W2, b2, W3, b3, W4, b4)), (x, W2, W3, W4[0], 0, uv1)
+
+
+def test_a_block_computes_in_its_workers_buffers():
+    """A block's forward and backward write every (rows x 256) and (256 x 256) product into its worker's
+    buffers (a fresh array per block is paid for in page faults and in cache): tracemalloc sees no more allocated
+    than half a (256 x 256) product (NumPy's casting buffers for the bool masks take 64 KiB)."""
+    import tracemalloc
+    rows, units = 784, 256
+    blocks, forward, backward = block_inputs(rows, units)
+    blocks.nll_backward(blocks.forward(*forward), *backward)  # warm: NumPy's first calls allocate caches
+    tracemalloc.start()
+    try:
+        blocks.nll_backward(blocks.forward(*forward), *backward)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < units * units * 4 / 2, f'{peak} bytes allocated in a block (a 256 x 256 product: 262144)'
+
+
+def test_the_fused_nll_allocates_its_workers_buffers_and_little_else(monkeypatch):
+    """Beyond its workers' buffers, the first layer's (u, v) part, the two transposed weights and the gradients
+    it returns, a fused forward allocates less than a quarter of one (rows x 256) buffer: float32 throughout
+    (a float64 (u, v, 1) would make each block's last product a float64 copy of its gradient)."""
+    import tracemalloc
+    from svae import fastpath
+    monkeypatch.setattr(fastpath, '_workers', lambda blocks: 1)
+    _, fast = decoder_pair(8, numpy.float32)
+    rng = numpy.random.RandomState(0)
+    z, x = rng.randn(3, 8).astype(numpy.float32), rng.uniform(size=(3, 784)).astype(numpy.float32)
+    u = numpy.linspace(-1, 1, 28, dtype=numpy.float32)
+    uv, params = fast.points(u, u), [p.array for p in fast.params_in_order()]
+    fastpath.FusedBernoulliNLL(uv, x).forward((z, *params))  # warm
+    function = fastpath.FusedBernoulliNLL(uv, x)
+    tracemalloc.start()
+    try:
+        function.forward((z, *params))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    buffers = fastpath._Blocks(3, 784, 256, numpy.float32, backprop=True)
+    expected = (sum(a.nbytes for a in vars(buffers).values() if isinstance(a, numpy.ndarray)) + 784 * 256 * 4
+                + 2 * 256 * 256 * 4 + sum(g.nbytes for g in function.grads))
+    assert peak - expected < 784 * 256 * 4 / 4, f'{(peak - expected) / 2**10:.0f} KiB more than expected'
+
+
+def test_a_nan_or_infinite_logit_gives_a_nan_loss_quietly():
+    """train.py's check reports a non-finite loss in one line; NumPy's 'invalid value' warning would come first."""
+    import warnings
+    blocks, _, _ = block_inputs(2, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        blocks.add_nll(numpy.array([numpy.inf, 1.0], numpy.float32), numpy.array([1.0, 0.0], numpy.float32))
+    assert numpy.isnan(blocks.nll)
 
 
 def test_fused_nll_without_backprop_is_the_same_sum_and_keeps_no_gradients():
