@@ -171,6 +171,15 @@ def test_binarize_is_one_with_probability_the_grey_level():
     numpy.testing.assert_allclose(ones.mean(axis=1), [0.0, 0.1, 0.7, 1.0], atol=0.005)
 
 
+def test_binarize_is_one_only_strictly_above_the_draw():
+    """x > U: a black pixel stays black even where U draws exactly 0, and a grey level equal to its draw gives 0."""
+    draws = type('Draws', (), {'uniform': lambda self, size: numpy.full(size, 0.25)})()
+    x = numpy.array([[0.0, 0.25, 0.2500001, 1.0]], numpy.float32)
+    numpy.testing.assert_array_equal(binarize(x, draws), [[0.0, 0.0, 1.0, 1.0]])
+    zeros = type('Zeros', (), {'uniform': lambda self, size: numpy.zeros(size)})()
+    assert not binarize(numpy.zeros((2, 5), numpy.float32), zeros).any()
+
+
 @pytest.mark.parametrize('train', [True, False])
 def test_the_encoder_sees_a_random_binarisation_in_training_and_evaluation(train):
     numpy.random.seed(0)
@@ -206,6 +215,30 @@ def test_chunked_render_equals_the_articles_call(max_points):
     with chainer.using_config('train', False):
         whole = F.sigmoid(decoder(z, (2, 1, 9, 11))).array
     numpy.testing.assert_allclose(render(decoder, z, 9, 11, max_points=max_points), whole, rtol=1e-6, atol=1e-7)
+
+
+def test_render_passes_a_pose_as_float32_and_draws_one_row_at_a_time_where_a_row_exceeds_max_points():
+    """An affine3x decoder gets each digit's pose beside z; where one row of the batch holds more points than
+    max_points, each call still draws a single row (memory bounded by one row)."""
+    calls = []
+
+    class Recorder:
+        xp = numpy
+
+        def sample_points(self, *args):
+            calls.append(args)
+            z, u, v = args[0], args[-2], args[-1]
+            return numpy.zeros((len(z), 1, len(u), len(v)), numpy.float32)
+    z = numpy.zeros((2, 3), numpy.float32)
+    pose = [[0.5, 0.1, 0.0, -0.2], [1.0, 0.0, 0.3, 0.0]]
+    out = render(Recorder(), z, 3, 5, max_points=4, pose=pose)
+    assert out.shape == (2, 1, 3, 5) and (out == 0.5).all()
+    assert [len(args) for args in calls] == [4, 4, 4] and [len(args[2]) for args in calls] == [1, 1, 1]
+    for args in calls:
+        assert args[1].dtype == numpy.float32 and numpy.array_equal(args[1], numpy.float32(pose))
+    calls.clear()
+    render(Recorder(), z, 3, 5, max_points=4)
+    assert [len(args) for args in calls] == [3, 3, 3]  # without a pose: z, u, v
 
 
 @gpu
