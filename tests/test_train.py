@@ -107,6 +107,15 @@ def test_model_choices(capsys):
     assert err.count('\n') == 1 and 'sampling6x' in err and 'affine3x' in err
 
 
+def test_grid_choices(capsys):
+    assert train.parse_args(['--grid', 'linspace']).grid == 'linspace'
+    with pytest.raises(SystemExit) as info:
+        train.parse_args(['--grid', 'centre'])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.startswith("train.py: error: argument --grid: invalid choice: 'centre'")
+    assert err.count('\n') == 1 and 'linspace' in err and 'center' in err
+
+
 class FakeUpdater:
     def __init__(self, epoch_detail, iteration, is_new_epoch=False):
         self.epoch_detail, self.iteration, self.is_new_epoch = epoch_detail, iteration, is_new_epoch
