@@ -97,6 +97,9 @@ def test_flags_that_pass_the_checks():
     assert train.parse_args(['--footprint', '1']).grid == 'linspace'
     assert train.parse_args([]).model == 'sampling6x' and train.parse_args(['-m', 'affine3x']).model == 'affine3x'
     assert train.parse_args(['--model', 'sampling6x']).model == 'sampling6x'
+    assert train.parse_args([]).resolution == (168, 168)  # the article's renders; affine3x's figure is 84x84
+    assert train.parse_args(['-m', 'affine3x']).resolution == (84, 84)
+    assert train.parse_args(['-m', 'affine3x', '--resolution', '30x20']).resolution == (20, 30)
 
 
 def test_model_choices(capsys):
