@@ -151,15 +151,6 @@ def test_model_files_round_trip_and_each_kind_is_refused_where_the_other_is_expe
         load_affine_model(article)
 
 
-def test_flags_of_the_article_model_only_are_refused_with_affine3x(capsys):
-    for flag in (['--train-size', '14'], ['--grid', 'center'], ['--free-bits', '1'], ['--decoder', 'fast']):
-        with pytest.raises(SystemExit) as info:
-            train.parse_args(['--model', 'affine3x'] + flag)
-        assert info.value.code == 2 and 'options of the sampling6x model, not of affine3x' in capsys.readouterr().err
-    assert train.parse_args(['--model', 'affine3x']).resolution == (84, 84)
-    assert train.parse_args([]).resolution == (168, 168)
-
-
 @pytest.fixture(scope='module')
 def affine_run(tmp_path_factory):
     out = tmp_path_factory.mktemp('affine')

@@ -102,6 +102,17 @@ def test_flags_that_pass_the_checks():
     assert train.parse_args(['-m', 'affine3x', '--resolution', '30x20']).resolution == (20, 30)
 
 
+@pytest.mark.parametrize('flags,named', [(['--train-size', '14'], '--train-size'), (['--grid', 'center'], '--grid center'),
+                                         (['--grid', 'center', '--footprint', '2'], '--grid center, --footprint'),
+                                         (['--free-bits', '1'], '--free-bits'), (['--decoder', 'fast'], '--decoder fast')])
+def test_flags_of_the_article_model_only_are_refused_with_affine3x_and_named(capsys, flags, named):
+    with pytest.raises(SystemExit) as info:
+        train.parse_args(['--model', 'affine3x'] + flags)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err == f'train.py: error: {named}: options of the sampling6x model, not of affine3x\n'
+    assert train.parse_args(flags).model == 'sampling6x'  # the article's model takes them
+
+
 def test_model_choices(capsys):
     with pytest.raises(SystemExit) as info:
         train.parse_args(['-m', 'affine'])
