@@ -14,7 +14,7 @@ import affine_model
 import render
 import train
 from affine_model import AffineSamplingVAE, given_pose, load_affine_model, map_points, pose_removed, warm_up_factor
-from model import ModelFileError, SamplingVAE, load_model, save_model
+from model import ModelFileError, SamplingVAE, save_model
 
 
 def numpy_mlp(decoder, h):
@@ -132,7 +132,7 @@ def test_given_and_removed_poses():
     numpy.testing.assert_allclose(pose_removed(raw), [[0.4, 0, 0, 0], [0.4, 0, 0, 0]], rtol=1e-6)
 
 
-def test_model_files_round_trip_and_each_kind_is_refused_where_the_other_is_expected(tmp_path):
+def test_affine3x_model_files_round_trip_and_an_article_model_file_is_refused(tmp_path):
     numpy.random.seed(0)
     model = AffineSamplingVAE(5)
     model.warm_up = 0.64
@@ -143,8 +143,6 @@ def test_model_files_round_trip_and_each_kind_is_refused_where_the_other_is_expe
     assert again.n_latent == 5 and again.warm_up == 0.64
     for (name, a), (_, b) in zip(sorted(model.namedparams()), sorted(again.namedparams())):
         numpy.testing.assert_array_equal(a.array, b.array, err_msg=name)
-    with pytest.raises(ModelFileError, match='holds the affine3x model .train.py --model affine3x.; this takes sampling6x'):
-        load_model(path)
     article = str(tmp_path / 'article.npz')
     save_model(SamplingVAE(2), article)
     with pytest.raises(ModelFileError, match='holds the sampling6x model'):

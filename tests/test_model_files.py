@@ -115,3 +115,13 @@ def test_the_caller_chooses_the_decoder(arrays, tmp_path):
     path = write(tmp_path, arrays)
     assert type(load_model(path).decoder) is SamplingDecoder
     assert type(load_model(path, FastSamplingDecoder).decoder) is FastSamplingDecoder
+
+
+def test_an_affine3x_model_file_is_refused_with_the_flag_that_trains_it(tmp_path):
+    """(tests/test_affine.py loads it with load_affine_model; here, where mutmut's selection reaches load_model.)"""
+    import affine_model
+    numpy.random.seed(0)
+    path = str(tmp_path / 'affine.npz')
+    save_model(affine_model.AffineSamplingVAE(3), path)
+    with pytest.raises(ModelFileError, match='holds the affine3x model .train.py --model affine3x.; this takes sampling6x'):
+        load_model(path)
