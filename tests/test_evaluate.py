@@ -1,4 +1,5 @@
 """experiments/evaluate.py: its table's rows, the likelihood bounds, the report and a tiny run end to end."""
+import io
 import os
 import subprocess
 import sys
@@ -144,6 +145,21 @@ def test_train_missing_trains_only_the_absent_models(monkeypatch, tmp_path, caps
     assert calls == [([sys.executable, os.path.join(ROOT, 'train.py'), '-g', '-1', '-e', '4', '--train-size', '7', '--grid', 'center',
                        '--resolution', '28', '--no-progress', '-r', 'auto', '-o', out], {'check': True})]
     assert capsys.readouterr().out == f'training the 7x7 model (4 epochs) into {out}\n'
+
+
+def test_train_missing_announces_each_model_before_its_training_writes(monkeypatch, tmp_path):
+    class Pipe(io.StringIO):  # what a reader of a block-buffered stdout (a pipe, a log file) has been sent: flushed text
+        sent = ''
+
+        def flush(self):
+            self.sent = self.getvalue()
+    pipe = Pipe()
+    monkeypatch.setattr(sys, 'stdout', pipe)
+    sent_before_training = []
+    monkeypatch.setattr(evaluate.subprocess, 'run', lambda argv, **kwargs: sent_before_training.append(pipe.sent))
+    evaluate.train_missing(evaluate.parse_args(['--runs', str(tmp_path), '--train-missing', '-e', '4', '-g', '-1']))
+    announce = lambda size: f'training the {size}x{size} model (4 epochs) into {tmp_path / f"size{size}"}\n'
+    assert sent_before_training == [announce(14), announce(14) + announce(7)]
 
 
 def test_figure_rows_are_truth_input_interpolation_model():
