@@ -5,6 +5,7 @@ import datetime
 import os
 import subprocess
 import sys
+import tempfile
 
 from svae import ROOT, compat  # noqa: F401  (compat before numpy and chainer: see svae/compat.py)
 import chainer
@@ -213,9 +214,8 @@ def writable_directory(path):
     """Create path if needed and check a file can be written there, or raise UsageError."""
     try:
         os.makedirs(path, exist_ok=True)
-        probe = os.path.join(path, '.write_test')
-        with open(probe, 'w'):
-            pass
+        handle, probe = tempfile.mkstemp(dir=path)  # a name of its own: never a file of the user's
+        os.close(handle)
         os.remove(probe)
     except OSError as e:
         raise UsageError(f'cannot write to output directory {path} ({e.strerror or e})') from None

@@ -210,6 +210,16 @@ def test_writable_directory_creates_nested_directories_and_leaves_nothing(tmp_pa
         f'cannot write to output directory {tmp_path / "file" / "sub"} (Not a directory)')
 
 
+def test_writable_directory_probes_the_directory_itself_and_keeps_a_users_files(tmp_path, monkeypatch):
+    (tmp_path / '.write_test').write_text('a file of the user\'s')
+    cli.writable_directory(str(tmp_path))
+    assert os.listdir(tmp_path) == ['.write_test'] and (tmp_path / '.write_test').read_text() == 'a file of the user\'s'
+    if sys.platform.startswith('linux'):  # /proc/self: a directory where no file can be made, even by root
+        monkeypatch.chdir(tmp_path)  # writable, unlike the directory asked for
+        assert usage_error(cli.writable_directory, '/proc/self') == (
+            'cannot write to output directory /proc/self (No such file or directory)')
+
+
 def test_check_output_file_messages(tmp_path):
     assert usage_error(cli.check_output_file, str(tmp_path), ('.png', '.gif')) == \
         f'output {tmp_path} is a directory; give a file name ending in .png or .gif'
