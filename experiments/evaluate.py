@@ -29,7 +29,7 @@ from svae import data
 from svae import figures
 from svae.files import write_text
 from svae.measure import EPS, RESAMPLERS, bernoulli_nll, model_render, psnr, resize
-from model import load_model
+from model import binarize, load_model
 
 
 def parse_args(argv=None):
@@ -165,7 +165,7 @@ def main(argv=None):
             results[factor] = {name: (psnr(p, truth), bernoulli_nll(p, truth)) for name, p in rows.items()}
             cases.append(case)
         rng = numpy.random.RandomState(args.seed)
-        binary = (truth > rng.uniform(size=truth.shape)).astype(numpy.float32)
+        binary = binarize(truth, rng)  # the article's binarisation, as the encoder's input in training
         likelihood = (bounds(model28, truth[:, None], args.iwae_k, args.iwae_images, rng)
                       + bounds(model28, binary[:, None], args.iwae_k, args.iwae_images, rng))
     script = os.path.join('experiments', 'evaluate.py')

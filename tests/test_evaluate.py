@@ -258,9 +258,12 @@ def test_a_gpu_run_is_labelled_with_its_gpu(tiny_models, tmp_path, monkeypatch, 
         save_model(tiny_models[factor], str(tmp_path / f'size{size}' / 'model.npz'))
     save_model(tiny_models[28], str(tmp_path / 'm28.npz'))
     monkeypatch.setattr(cli, 'device_for', lambda gpu: chainer.get_device('@numpy'))  # stands in for GPU 0
-    evaluate.main(['-m', str(tmp_path / 'm28.npz'), '--runs', str(tmp_path), '-n', '2', '--iwae-k', '2',
-                   '--iwae-images', '2', '-o', str(tmp_path / 'sr.md'), '--figure', str(tmp_path / 'sr.png'), '-g', '0'])
-    assert ' s on GPU 0, commit ' in (tmp_path / 'sr.md').read_text().split('\n')[2]
+    argv = ['-m', str(tmp_path / 'm28.npz'), '--runs', str(tmp_path), '-n', '2', '--iwae-k', '2', '--iwae-images', '2',
+            '-o', str(tmp_path / 'sr.md'), '--figure', str(tmp_path / 'sr.png'), '-g', '0']
+    evaluate.main(argv)
+    produced = (tmp_path / 'sr.md').read_text().split('\n')[2]
+    assert produced.startswith('Produced by `python experiments/evaluate.py ' + ' '.join(argv) + '` in ')  # as given, not sys.argv
+    assert ' s on GPU 0, commit ' in produced
 
 
 def test_the_report_names_the_evaluated_models_latent_size(tiny_models, tmp_path):
