@@ -201,6 +201,8 @@ def test_evaluation_in_process_reports_the_metrics_of_its_rows(tiny_models, tmp_
     assert f' s on CPU ({os.cpu_count()} cores), commit ' in lines[2]
     assert 0 <= int(lines[2].split('` in ')[1].split(' s on ')[0]) < 600  # the run's own seconds
     assert lines[3].startswith('Test digits: 6. ')
+    assert lines[3].endswith('probabilities clipped to [0.001, 0.999].')  # as measure.bernoulli_nll clips them
+    assert measure.bernoulli_nll(numpy.array([0.0, 1.0]), numpy.array([1.0, 0.0])) == pytest.approx(-numpy.log(0.001))
     truth = data.load_mnist('test')[0][:6, 0]
     rows, _ = evaluate.superres_rows(tiny_models[2], truth, 2)
     rows['(d) model trained at 28x28, rendered at 28x28'] = measure.model_render(tiny_models[28], truth[:, None], 28)
@@ -264,6 +266,25 @@ def test_a_gpu_run_is_labelled_with_its_gpu(tiny_models, tmp_path, monkeypatch, 
     produced = (tmp_path / 'sr.md').read_text().split('\n')[2]
     assert produced.startswith('Produced by `python experiments/evaluate.py ' + ' '.join(argv) + '` in ')  # as given, not sys.argv
     assert ' s on GPU 0, commit ' in produced
+
+
+def test_a_failed_write_of_the_report_is_one_line_with_status_1(tiny_models, tmp_path, monkeypatch, capsys):
+    from model import save_model
+    from svae.files import WriteError
+    for factor, size in ((2, 14), (4, 7)):
+        (tmp_path / f'size{size}').mkdir()
+        save_model(tiny_models[factor], str(tmp_path / f'size{size}' / 'model.npz'))
+    save_model(tiny_models[28], str(tmp_path / 'm28.npz'))
+
+    def full_disk(path, text):
+        raise WriteError(f'cannot write {path}: No space left on device')
+    monkeypatch.setattr(evaluate, 'write_text', full_disk)
+    with pytest.raises(SystemExit) as info:
+        evaluate.main(['-m', str(tmp_path / 'm28.npz'), '--runs', str(tmp_path), '-n', '2', '--iwae-k', '2',
+                       '--iwae-images', '2', '-o', str(tmp_path / 'sr.md'), '--figure', str(tmp_path / 'sr.png')])
+    assert info.value.code == 1
+    assert capsys.readouterr().err == f'evaluate.py: error: cannot write {tmp_path / "sr.md"}: No space left on device\n'
+    assert not (tmp_path / 'sr.png').exists()
 
 
 def test_the_report_names_the_evaluated_models_latent_size(tiny_models, tmp_path):
