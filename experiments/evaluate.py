@@ -168,8 +168,7 @@ def main(argv=None):
         binary = binarize(truth, rng)  # the article's binarisation, as the encoder's input in training
         likelihood = (bounds(model28, truth[:, None], args.iwae_k, args.iwae_images, rng)
                       + bounds(model28, binary[:, None], args.iwae_k, args.iwae_images, rng))
-    script = os.path.join('experiments', 'evaluate.py')
-    info = {'command': 'python ' + ' '.join([script] + (argv if argv is not None else sys.argv[1:])),
+    info = {'command': cli.command_line(os.path.join('experiments', 'evaluate.py'), argv),
             'seconds': time.time() - start, 'n': len(truth), 'k': args.iwae_k, 'n_iwae': min(args.iwae_images, len(truth)),
             'device': f'GPU {args.gpu}' if args.gpu >= 0 else f'CPU ({os.cpu_count()} cores)',
             'x2': cli.shown_path(paths[2]), 'x4': cli.shown_path(paths[4]), 'm28': cli.shown_path(args.model),

@@ -159,8 +159,7 @@ def main(argv=None):
                      for method in RESAMPLERS}
         baselines['floor: the mean training digit'] = numpy.broadcast_to(x_train[:args.n_train, 0].mean(axis=0), truth.shape)
         rows = rows_for(args, device, truth, low)
-    script = os.path.join('experiments', 'sweep.py')
-    info = {'command': 'python ' + ' '.join([script] + (argv if argv is not None else sys.argv[1:])),
+    info = {'command': cli.command_line(os.path.join('experiments', 'sweep.py'), argv),
             'seconds': time.time() - start, 'provenance': provenance,
             'device': f'GPU {args.gpu}' if args.gpu >= 0 else f'CPU ({os.cpu_count()} cores)'}
     report = markdown(args, rows, baselines, truth, info)

@@ -3,6 +3,7 @@ import argparse
 import contextlib
 import datetime
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -220,6 +221,11 @@ def writable_directory(path):
     except OSError as e:
         raise UsageError(f'cannot write to output directory {path} ({e.strerror or e})') from None
     return path
+
+
+def command_line(script, argv=None):
+    """'python SCRIPT ARGS' as a shell would take it back (arguments quoted where needed); argv None: sys.argv's."""
+    return 'python ' + shlex.join([script] + (sys.argv[1:] if argv is None else argv))
 
 
 def provenance():

@@ -2,6 +2,7 @@
 import argparse
 import datetime
 import os
+import shlex
 import subprocess
 import sys
 import types
@@ -210,12 +211,11 @@ def test_writable_directory_creates_nested_directories_and_leaves_nothing(tmp_pa
         f'cannot write to output directory {tmp_path / "file" / "sub"} (Not a directory)')
 
 
-def test_writable_directory_probes_the_directory_itself_and_keeps_a_users_files(tmp_path, monkeypatch):
+def test_writable_directory_probes_the_directory_itself_and_keeps_a_users_files(tmp_path):
     (tmp_path / '.write_test').write_text('a file of the user\'s')
     cli.writable_directory(str(tmp_path))
     assert os.listdir(tmp_path) == ['.write_test'] and (tmp_path / '.write_test').read_text() == 'a file of the user\'s'
     if sys.platform.startswith('linux'):  # /proc/self: a directory where no file can be made, even by root
-        monkeypatch.chdir(tmp_path)  # writable, unlike the directory asked for
         assert usage_error(cli.writable_directory, '/proc/self') == (
             'cannot write to output directory /proc/self (No such file or directory)')
 
@@ -229,6 +229,16 @@ def test_check_output_file_messages(tmp_path):
         f'output {tmp_path / "x.gif"} must end in .png, not .gif'
     cli.check_output_file(str(tmp_path / 'new' / 'x.PNG'), ('.png',))  # the case of an extension does not matter
     assert os.path.isdir(tmp_path / 'new')
+
+
+def test_command_line_can_be_pasted_back_into_a_shell(monkeypatch):
+    argv = ['-o', 'my results/report.md', '--seed', '4']
+    line = cli.command_line('experiments/sweep.py', argv)
+    assert line == "python experiments/sweep.py -o 'my results/report.md' --seed 4"
+    assert shlex.split(line)[2:] == argv
+    monkeypatch.setattr(sys, 'argv', ['sweep.py', '-n', '3'])
+    assert cli.command_line('experiments/sweep.py') == 'python experiments/sweep.py -n 3'
+    assert cli.command_line('experiments/sweep.py', []) == 'python experiments/sweep.py'  # given, though empty
 
 
 def test_provenance_names_the_commit_and_today(monkeypatch):
