@@ -272,7 +272,7 @@ def model_arrays(path, expected=None):
                              'which train.py writes beside it every epoch')
     kind = arrays.pop('model', numpy.array('sampling6x'))
     if kind.shape != () or str(kind) not in ('sampling6x', 'affine3x'):
-        raise ModelFileError(f'model file {path} records an unknown model {kind!r}')
+        raise ModelFileError(f'model file {path} records an unknown model {kind.tolist()!r}')
     if expected and str(kind) != expected:
         raise ModelFileError(f'model file {path} holds the {kind} model (train.py --model {kind}); this takes '
                              f'{expected} models only')

@@ -38,8 +38,8 @@ MALFORMED = [
     ({'coordinates': numpy.array('u=column,v=row')}, 'records an unknown coordinate order'),
     ({'coordinates': numpy.array([COORDINATES])}, 'records an unknown coordinate order'),
     ({'coordinates': numpy.array(1)}, 'records an unknown coordinate order'),
-    ({'model': numpy.array('sampling7x')}, "records an unknown model array('sampling7x'"),
-    ({'model': numpy.array(['sampling6x'])}, "records an unknown model array(['sampling6x']"),
+    ({'model': numpy.array('sampling7x')}, "records an unknown model 'sampling7x'"),
+    ({'model': numpy.array(['sampling6x'])}, "records an unknown model ['sampling6x']"),
 ]
 
 
