@@ -67,7 +67,7 @@ def main(argv=None):
         z, raw = latents_and_poses(model, x_test)
         chosen = most_rotated(raw)
         lines = ['# Poses learned by an affine3x model', '',
-                 f'Produced by `python experiments/poses.py {" ".join(argv if argv is not None else sys.argv[1:])}`, '
+                 f'Produced by `{cli.command_line(os.path.join("experiments", "poses.py"), argv)}`, '
                  f'{cli.provenance()}; model `{cli.shown_path(args.model)}` (warm-up factor {model.warm_up:g}); '
                  f'the {len(raw)} test digits, z = mu and the pose of the grey digit.', ''] + pose_table(raw) + [
                  '', f'Figure: the {SHOWN} digits of the smallest rotation angles, then the {SHOWN} of the largest (test '

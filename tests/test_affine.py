@@ -226,8 +226,10 @@ def test_poses_summarises_the_test_digits_poses_by_hand(tmp_path, capsys):
     path = str(tmp_path / 'affine.npz')
     save_model(model, path)
     table, figure = tmp_path / 'poses.md', tmp_path / 'poses.png'
-    poses.main(['-m', path, '--resolution', '14', '-o', str(table), '--figure', str(figure)])
+    argv = ['-m', path, '--resolution', '14', '-o', str(table), '--figure', str(figure)]
+    poses.main(argv)
     lines = table.read_text().splitlines()
+    assert lines[2].startswith('Produced by `python experiments/poses.py ' + ' '.join(argv) + '`, commit ')
     _, raw = affine_model.latents_and_poses(model, data.load_mnist('test')[0])
     rotation = next(line for line in lines if line.startswith('| rotation (degrees) |')).split(' | ')
     degrees = numpy.degrees(raw[:, 1])
