@@ -281,7 +281,11 @@ def build_trainer(args, device):
     if args.test:
         x_train, x_test = x_train[:512], x_test[:256]
     elif args.n_train:
+        if args.n_train > len(x_train):
+            raise cli.UsageError(f'--n-train {args.n_train}: the training set has {len(x_train)} images')
         x_train = x_train[:args.n_train]
+    if args.batchsize > len(x_train):  # each step would pass over the set several times, each pass counted as an epoch
+        raise cli.UsageError(f'-b {args.batchsize} is larger than the training set ({len(x_train)} images)')
     if args.model == 'affine3x':
         model, fast = AffineSamplingVAE(args.dimz), False
     else:

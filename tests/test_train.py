@@ -172,6 +172,25 @@ def test_nonfinite_check_runs_before_the_snapshot_writer():
     assert train.StopOnNonfiniteLoss().check_every == 100
 
 
+@pytest.mark.parametrize('argv,message', [
+    (['--test', '-b', '513'], '-b 513 is larger than the training set (512 images)'),
+    (['--n-train', '100', '-b', '101'], '-b 101 is larger than the training set (100 images)'),
+    (['--n-train', '60001'], '--n-train 60001: the training set has 60000 images'),
+])
+def test_a_batch_larger_than_the_training_set_is_refused_before_anything_is_written(argv, message, tmp_path, capsys):
+    """SerialIterator would fill each step by passing over the set several times, each pass counted as an epoch
+    (`--test -b 100000`: one step logged as epoch 195)."""
+    out = tmp_path / 'run'
+    assert exit_of(argv + ['-z', '2', '--no-progress', '-o', str(out)], capsys) == (2, f'train.py: error: {message}\n')
+    assert not out.exists()
+
+
+def test_a_batch_as_large_as_the_training_set_is_one_step_an_epoch(tmp_path, capsys):
+    train_main(['--test', '-b', '512', '-e', '1', '-z', '2', '--train-size', '7', '--resolution', '12x10',
+                '--no-progress', '-o', str(tmp_path)], capsys)
+    assert [(entry['epoch'], entry['iteration']) for entry in log_of(tmp_path)] == [(1, 1)]
+
+
 def test_nonfinite_loss_stops_the_run_in_one_line_and_keeps_the_last_snapshot(tmp_path, monkeypatch, capsys):
     class Diverging(SamplingVAE):
         calls = 0
@@ -341,7 +360,7 @@ def test_resume_auto_without_a_snapshot_starts_from_scratch(tmp_path, capsys):
 @pytest.mark.parametrize('change,message', [
     (['-z', '3'], 'latent size 2, this run 3'),
     (['--train-size', '14'], 'input pixels 49, this run 196'),
-    (['--n-train', '100'], 'training images 512, this run 100'),
+    (['--n-train', '200'], 'training images 512, this run 200'),
 ])
 def test_resume_refuses_another_runs_snapshot_exactly(two_epochs, change, message, capsys):
     out = str(two_epochs[0])
