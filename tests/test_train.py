@@ -185,6 +185,13 @@ def test_a_batch_larger_than_the_training_set_is_refused_before_anything_is_writ
     assert not out.exists()
 
 
+def test_the_whole_training_set_and_a_batch_of_all_of_it_are_accepted():
+    args = train.parse_args(['--n-train', '60000', '-b', '60000', '-z', '2'])
+    trainer = train.build_trainer(args, chainer.get_device('@numpy'))
+    iterator = trainer.updater.get_iterator('main')
+    assert len(iterator.dataset) == 60000 and iterator.batch_size == 60000
+
+
 def test_a_batch_as_large_as_the_training_set_is_one_step_an_epoch(tmp_path, capsys):
     train_main(['--test', '-b', '512', '-e', '1', '-z', '2', '--train-size', '7', '--resolution', '12x10',
                 '--no-progress', '-o', str(tmp_path)], capsys)
