@@ -147,6 +147,42 @@ class PlainText:
         sys.stdout.flush()
 
 
+class RandomStreams(training.Extension):
+    """The random stream of a run, so that a run resumed from a snapshot draws, epoch for epoch, what the
+    run that was not stopped draws (the article's code does not seed; a seeded run that replayed its
+    stream after a resume would train its later epochs on the draws of its first ones).
+
+    NumPy's global generator (the shuffles; on the CPU also the binarisations and z noise) is saved in
+    every snapshot. CuPy's generator cannot be saved: on a GPU it is seeded again from (seed, epoch)
+    after every epoch's evaluation, and from the same pair when a run resumes."""
+    trigger = (1, 'epoch')
+    priority = training.PRIORITY_READER - 1  # after the Evaluator's draws, before the snapshot
+
+    def __init__(self, seed, xp):
+        self.seed, self.xp = seed, xp
+
+    def __call__(self, trainer):
+        self.seed_device(trainer.updater.epoch)
+
+    def seed_device(self, epoch):
+        if self.xp is not numpy:
+            self.xp.random.seed(device_seed(self.seed, epoch))
+
+    def serialize(self, serializer):
+        name, keys, position, has_gauss, cached_gaussian = numpy.random.get_state()
+        keys = serializer('keys', keys)
+        position = serializer('position', position)
+        has_gauss = serializer('has_gauss', has_gauss)
+        cached_gaussian = serializer('cached_gaussian', cached_gaussian)
+        if isinstance(serializer, chainer.serializer.Deserializer):
+            numpy.random.set_state((name, keys, position, has_gauss, cached_gaussian))
+
+
+def device_seed(seed, epoch):
+    """The seed of the GPU's generator after `epoch` epochs of a run seeded with `seed`."""
+    return int(numpy.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
 def resident_batches(images, device):
     """Keep the training images on the device; the iterator yields indices and a batch is one gather.
     The same batches as iterating over the images (the shuffle depends only on the length)."""
@@ -260,6 +296,10 @@ def resume(trainer, path, out):
                 recorded = npz['updater/model:main/coordinates'] if 'updater/model:main/coordinates' in npz.files else None
                 check_coordinates(recorded, f'snapshot {path}', 'it cannot be resumed: start afresh with --force')
                 check_same_run(npz, path, trainer)
+            is_snapshot = any(key.startswith('updater/') for key in npz.files)
+            if is_snapshot and 'extensions/RandomStreams/keys' not in npz.files:
+                raise cli.UsageError(f'snapshot {path} was written by an earlier train.py, which did not save the '
+                                     'random state: it cannot be resumed exactly; start afresh with --force')
             chainer.serializers.NpzDeserializer(npz).load(trainer)
     except (ModelFileError, cli.UsageError):
         raise
@@ -268,6 +308,7 @@ def resume(trainer, path, out):
     # PlotReport does not save its trigger, whose fresh state would add a stray point at once; a
     # negative value makes the trigger read the position from the updater instead.
     trainer.get_extension('PlotReport')._trigger._previous_epoch_detail = -1.0
+    trainer.get_extension('RandomStreams').seed_device(trainer.updater.epoch)
     print(f'resumed from {path} at epoch {trainer.updater.epoch}, iteration {trainer.updater.iteration}')
     return True
 
@@ -307,6 +348,7 @@ def build_trainer(args, device):
     trainer = training.Trainer(updater, (args.epoch, 'epoch'), out=args.out)
 
     trainer.extend(StopOnNonfiniteLoss())
+    trainer.extend(RandomStreams(args.seed, device.xp), name='RandomStreams')
     trainer.extend(extensions.Evaluator(test_iter, model, device=device))
     trainer.extend(extensions.snapshot(filename='snapshot_epoch_{.updater.epoch}', n_retains=2))
     trainer.extend(save_model_each_epoch(model, os.path.join(args.out, 'model.npz')))
