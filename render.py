@@ -20,6 +20,7 @@ import numpy
 from svae import cli
 from svae import data
 from svae import figures
+from svae import files
 from affine_model import given_pose, latents_and_poses, pose_removed
 from model import latent_means, render
 
@@ -211,7 +212,13 @@ def run(args):
     count = image_count(args, model.n_latent)
     cli.check_memory(count * height * width * IMAGE_BYTES_PER_PIXEL, f'{count} images at {width}x{height}')
     model.to_device(device)
-    lines = [f'model: {cli.shown_path(path)}']
+    with files.new_directories_removed_on_failure(os.path.dirname(out)):
+        return [f'model: {cli.shown_path(path)}'] + draw_files(model, args, out)
+
+
+def draw_files(model, args, out):
+    """Draw and write what args ask for; the paths written."""
+    lines = []
     if args.sample:
         return lines + [figures.save_image(out, samples(model, args), args.colormap)]
     x_test, _ = data.load_mnist('test')

@@ -5,9 +5,11 @@
     python train.py --test           # a small subset, well under a minute on a CPU (into result_test/)
 """
 import glob
+import json
 import math
 import os
 import re
+import shutil
 import sys
 import zipfile
 
@@ -22,7 +24,7 @@ from svae import cli
 from svae import data
 from svae import fastpath
 from svae import figures
-from svae.files import WriteError, atomic_path
+from svae.files import WriteError, atomic_path, remove_temporary_files
 from affine_model import AffineSamplingVAE, latents_and_poses, pose_removed, warm_up_factor
 from model import SamplingDecoder, SamplingVAE, ModelFileError, check_coordinates, latent_means, render, save_model
 
@@ -213,9 +215,10 @@ def affine_epoch_figure(model, originals, out, resolution):
     renders with each digit's own pose, and with the pose removed, three 4x4 grids one above the other."""
     @training.make_extension(trigger=(1, 'epoch'), priority=training.PRIORITY_READER)
     def write_figure(trainer):
-        z, pose = latents_and_poses(model, originals)
-        posed = render(model.decoder, z, *resolution, pose=pose)[:, 0]
-        normalised = render(model.decoder, z, *resolution, pose=pose_removed(pose))[:, 0]
+        with chainer.reporter.report_scope({}):  # the decoder's pose report stays out of the epoch's log
+            z, pose = latents_and_poses(model, originals)
+            posed = render(model.decoder, z, *resolution, pose=pose)[:, 0]
+            normalised = render(model.decoder, z, *resolution, pose=pose_removed(pose))[:, 0]
         path = os.path.join(out, 'figures', f'epoch_{trainer.updater.epoch:03d}.png')
         figures.save_image(path, figures.article_layout(originals[:, 0], posed, normalised))
     return write_figure
@@ -246,6 +249,26 @@ def newest_snapshot(out):
         if match:
             epochs[int(match.group(1))] = path
     return epochs[max(epochs)] if epochs else None
+
+
+def epochs_logged(out):
+    """The last epoch in out's log (0 without one)."""
+    try:
+        with open(os.path.join(out, 'log')) as f:
+            return max((entry.get('epoch', 0) for entry in json.load(f)), default=0)
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
+def remove_interrupted_writes(out):
+    """What a run killed while writing leaves in `out`: atomic_path's temporary files, and the temporary
+    folders Chainer's snapshot (tmpsnapshot_epoch_N...) and log (log + 8 characters) writers use."""
+    for directory in (out, os.path.join(out, 'figures')):
+        remove_temporary_files(directory)
+    for path in glob.glob(os.path.join(glob.escape(out), 'tmpsnapshot_epoch_*')) + \
+            glob.glob(os.path.join(glob.escape(out), 'log' + '[a-z0-9_]' * 8)):
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def start_afresh(out, force):
@@ -283,6 +306,14 @@ def resume(trainer, path, out):
     """Load a snapshot without pickle (a snapshot is data, never code); False if -r auto finds none."""
     if path == 'auto':
         path = newest_snapshot(out)
+        if path is None and os.path.exists(os.path.join(out, 'model.npz')) and epochs_logged(out) <= 1:
+            # stopped between the first epoch's model file and its snapshot: nothing to resume but that epoch
+            print(f'no snapshot in {out}: the run stopped before its first snapshot; starting again from epoch 1')
+            os.remove(os.path.join(out, 'model.npz'))
+            return False
+        if path is None and os.path.exists(os.path.join(out, 'model.npz')):
+            raise cli.UsageError(f'{out} holds a model of {epochs_logged(out)} epochs but no snapshot to resume it '
+                                 'from: start afresh there with --force, or choose another -o')
         if path is None:
             print(f'no snapshot in {out}: starting from scratch')
             return False
@@ -387,6 +418,7 @@ def main(argv=None):
             if not (args.resume and resume(trainer, args.resume, args.out)):
                 start_afresh(args.out, args.force)
             cli.writable_directory(args.out)  # after the checks above, so that a refused run leaves no new directory
+            remove_interrupted_writes(args.out)
             try:
                 with fastpath.training_threads(trainer.updater.get_optimizer('main').target):
                     trainer.run(show_loop_exception_msg=False)

@@ -250,4 +250,15 @@ def check_output_file(path, extensions):
     if extension not in extensions:
         raise UsageError(f'output {path} must end in {" or ".join(extensions)}'
                          + (f', not {extension}' if extension else ''))
-    writable_directory(os.path.dirname(os.path.abspath(path)))
+    writable_parent(os.path.dirname(os.path.abspath(path)))
+
+
+def writable_parent(directory):
+    """Check that `directory` can be made and written without making it (the writer makes it): a refused
+    or failed command leaves no new directory behind."""
+    existing = directory
+    while not os.path.isdir(existing):
+        if os.path.exists(existing) or os.path.dirname(existing) == existing:
+            raise UsageError(f'cannot write to output directory {directory} ({existing} is not a directory)')
+        existing = os.path.dirname(existing)
+    writable_directory(existing)

@@ -1,7 +1,11 @@
 """Writing files so that a failure (a full disk, a vanished directory) loses nothing: every writer writes a
 temporary file beside its target and renames it over the target only once it is complete."""
 import contextlib
+import glob
 import os
+
+
+TEMPORARY_MARK = '.tmp'  # atomic_path's temporary files are .NAME.PID.tmp.EXT
 
 
 class WriteError(Exception):
@@ -15,7 +19,7 @@ def atomic_path(path):
     the earlier `path`, if any, stays as it was. An OSError becomes a WriteError naming `path`."""
     directory, name = os.path.split(os.path.abspath(path))
     stem, extension = os.path.splitext(name)
-    tmp = os.path.join(directory, f'.{stem}.{os.getpid()}.tmp{extension}')
+    tmp = os.path.join(directory, f'.{stem}.{os.getpid()}{TEMPORARY_MARK}{extension}')
     try:
         yield tmp
         if os.path.exists(tmp):
@@ -32,3 +36,27 @@ def write_text(path, text):
         with open(tmp, 'w', encoding='utf-8') as f:
             f.write(text)
     return path
+
+
+def remove_temporary_files(directory):
+    """Remove the temporary files that atomic_path leaves in `directory` when its process was killed mid-write."""
+    for path in glob.glob(os.path.join(glob.escape(directory), f'.*.[0-9]*{TEMPORARY_MARK}.*')):
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
+@contextlib.contextmanager
+def new_directories_removed_on_failure(directory):
+    """If the block fails, the directories it created on the way to `directory` are removed again (those left
+    empty), so that a failed command leaves nothing behind."""
+    missing, path = [], os.path.abspath(directory)
+    while not os.path.exists(path):
+        missing.append(path)  # deepest first, the order of removal
+        path = os.path.dirname(path)
+    try:
+        yield
+    except BaseException:
+        for path in missing:
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+        raise

@@ -226,3 +226,19 @@ def test_help_works_and_documents_every_flag(script):
         shown = isinstance(action.default, (int, float, str)) and not isinstance(action.default, bool)
         if shown and action.default not in ('', argparse.SUPPRESS) and not os.path.isabs(str(action.default)):
             assert 'default' in action.help, f'{script}.py {action.option_strings} does not say its default'
+
+
+def test_a_failed_render_leaves_no_folder_behind(monkeypatch, tmp_path, model_files, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, _ = run_main(render.main, ['-m', str(tmp_path / 'missing.npz')], capsys)
+    assert code == 2 and os.listdir(tmp_path) == []
+
+    def disk_full(path, *args, **kwargs):
+        from svae.files import WriteError
+        raise WriteError(f'cannot write {path}: No space left on device')
+    monkeypatch.setattr(render.figures, 'save_image', disk_full)
+    code, err = run_main(render.main, ['-m', model_files['good'], '-n', '1', '--resolution', '8'], capsys)
+    assert code == 1 and 'No space left' in err and os.listdir(tmp_path) == []
+    code, _ = run_main(render.main, ['-m', model_files['good'], '-n', '1', '--resolution', '8',
+                                     '-o', str(tmp_path / 'a' / 'b' / 'x.png')], capsys)
+    assert code == 1 and os.listdir(tmp_path) == []

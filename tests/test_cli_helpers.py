@@ -228,7 +228,10 @@ def test_check_output_file_messages(tmp_path):
     assert usage_error(cli.check_output_file, str(tmp_path / 'x.gif'), ('.png',)) == \
         f'output {tmp_path / "x.gif"} must end in .png, not .gif'
     cli.check_output_file(str(tmp_path / 'new' / 'x.PNG'), ('.png',))  # the case of an extension does not matter
-    assert os.path.isdir(tmp_path / 'new')
+    assert not os.path.exists(tmp_path / 'new')  # checked, not made: the writer makes it
+    (tmp_path / 'file').write_text('')
+    with pytest.raises(cli.UsageError):
+        cli.check_output_file(str(tmp_path / 'file' / 'new' / 'x.png'), ('.png',))
 
 
 def test_command_line_can_be_pasted_back_into_a_shell(monkeypatch):

@@ -15,6 +15,7 @@ from svae import cli
 from svae import data
 from svae import figures
 import train
+from conftest import gpu
 from model import SamplingVAE, latent_means, load_model, render
 
 # 4 steps an epoch on 7x7 digits (the same code as 28x28, a 16th of the arithmetic)
@@ -582,9 +583,41 @@ def test_progress_bar_only_on_a_terminal_without_no_progress(monkeypatch, termin
 
 def test_resume_auto_without_a_snapshot_still_protects_an_earlier_model(tmp_path, capsys):
     (tmp_path / 'model.npz').write_bytes(b'an earlier run')
+    (tmp_path / 'log').write_text(json.dumps([{'epoch': 1}, {'epoch': 2}]))
     code, err = exit_of(TINY + ['-e', '1', '-o', str(tmp_path), '-r', 'auto'], capsys)
-    assert code == 2 and 'holds an earlier run' in err
+    assert code == 2 and err.count('\n') == 1 and '--force' in err and '-r auto' not in err
     assert (tmp_path / 'model.npz').read_bytes() == b'an earlier run'
+
+
+@pytest.mark.parametrize('log', [True, False])
+def test_resume_auto_after_a_stop_before_the_first_snapshot_starts_again_from_epoch_1(log, tmp_path, capsys):
+    out = tmp_path / 'run'
+    train_main(TINY + ['-e', '1', '-o', str(out)], capsys)
+    os.remove(out / 'snapshot_epoch_1')  # stopped between the model file and the snapshot
+    if not log:
+        os.remove(out / 'log')
+    stdout = train_main(TINY + ['-e', '2', '-o', str(out), '-r', 'auto'], capsys)
+    assert 'starting again from epoch 1' in stdout.splitlines()[0]
+    assert [entry['epoch'] for entry in log_of(out)] == [1, 2]
+    assert sorted(f for f in os.listdir(out) if f.startswith('snapshot')) == ['snapshot_epoch_1', 'snapshot_epoch_2']
+
+
+def test_a_run_removes_what_an_interrupted_write_left_and_keeps_the_users_files(two_epochs, tmp_path, capsys):
+    out = tmp_path / 'run'
+    shutil.copytree(two_epochs[0], out)
+    leftovers = [out / '.model.4242.tmp.npz', out / 'figures' / '.epoch_002.4242.tmp.png', out / '.loss.17.tmp.png']
+    for path in leftovers:
+        path.write_bytes(b'')
+    for folder in ('tmpsnapshot_epoch_2x8k2_a1', 'logab_12cd3'):
+        (out / folder).mkdir()
+        (out / folder / 'part').write_bytes(b'')
+    kept = [out / 'notes.tmp.txt', out / '.model.tmp.npz', out / 'logbook']
+    for path in kept:
+        path.write_text('the user\'s')
+    train_main(TINY + ['-e', '3', '-o', str(out), '-r', 'auto'], capsys)
+    assert not any(os.path.exists(path) for path in leftovers)
+    assert not any(name.startswith(('tmpsnapshot', 'logab')) for name in os.listdir(out))
+    assert all(path.read_text() == 'the user\'s' for path in kept)
 
 
 def test_the_model_of_a_snapshot_is_the_model_file_of_its_epoch(two_epochs, tmp_path, capsys):
@@ -647,12 +680,31 @@ def test_a_snapshot_without_the_random_state_is_refused_as_not_resumable_exactly
     assert code == 2 and 'random state' in err and '--force' in err and err.count('\n') == 1
 
 
+@gpu
 @pytest.mark.gpu
 @pytest.mark.slow
 def test_a_run_stopped_and_resumed_on_a_gpu_logs_what_the_run_that_was_not_stopped_logs(tmp_path, capsys):
-    pytest.importorskip('cupy')
     flags = TINY + ['-g', '0']
     train_main(flags + ['-e', '4', '-o', str(tmp_path / 'whole')], capsys)
     train_main(flags + ['-e', '2', '-o', str(tmp_path / 'stopped')], capsys)
     train_main(flags + ['-e', '4', '-o', str(tmp_path / 'stopped'), '-r', 'auto'], capsys)
     assert comparable(log_of(tmp_path / 'stopped')) == comparable(log_of(tmp_path / 'whole'))
+
+
+@pytest.mark.slow
+def test_affine3x_logs_the_mean_pose_of_the_epochs_training_iterations(tmp_path):
+    args = train.parse_args(['--model', 'affine3x', '--test', '-e', '2', '-b', '128', '--resolution', '8',
+                             '-o', str(tmp_path), '--no-progress'])
+    numpy.random.seed(0)
+    trainer = train.build_trainer(args, chainer.get_device('@numpy'))
+    seen = []
+
+    @training.make_extension(trigger=(1, 'iteration'), priority=training.PRIORITY_WRITER + 10)
+    def record(trainer):  # before any other extension of the iteration
+        seen.append(float(trainer.observation['main/decoder/theta'].array))
+    trainer.extend(record)
+    trainer.run()
+    per_epoch = len(seen) // 2
+    logged = [entry['main/decoder/theta'] for entry in log_of(tmp_path)]
+    numpy.testing.assert_allclose(logged, [numpy.mean(seen[:per_epoch]), numpy.mean(seen[per_epoch:])], rtol=1e-6)
+    assert logged[1] != 0
