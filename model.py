@@ -266,6 +266,9 @@ def model_arrays(path, expected=None):
     """(kind, arrays) of a model file: 'sampling6x' (the article's model; also files from before kinds
     were recorded) or 'affine3x'. Refuses a snapshot, and a kind other than `expected` when given."""
     arrays = read_arrays(path)
+    if is_article_snapshot(arrays):
+        raise ModelFileError(f'{path} is a snapshot written by the article\'s own code; convert it to a model file '
+                             f'with: python tools/convert_model.py {path} NEW.npz')
     if any(key.startswith('updater/') for key in arrays):
         beside = os.path.join(os.path.dirname(path), 'model.npz')
         raise ModelFileError(f'{path} is a training snapshot (for train.py -r), not a model file; use {beside}, '
@@ -285,8 +288,7 @@ def load_model(path, decoder_class=SamplingDecoder):
     if 'n_latent' not in arrays or arrays['n_latent'].shape != () or arrays['n_latent'].dtype.kind not in 'iu':
         raise ModelFileError(f'model file {path} does not record its latent size (not written by train.py?)')
     if 'decoder/linear1/W' in arrays:
-        check_coordinates(arrays.get('coordinates'), f'model file {path}',
-                          f'convert it with: python tools/convert_model.py {path} NEW.npz')
+        check_coordinates(arrays.get('coordinates'), f'model file {path}', 'it cannot be used')
     n_in, centers = arrays.pop('n_in', numpy.array(784)), arrays.pop('centers', numpy.array(False))
     if n_in.shape != () or n_in.dtype.kind not in 'iu' or int(numpy.sqrt(n_in)) ** 2 != n_in or centers.dtype != bool:
         raise ModelFileError(f'model file {path} has a malformed input size or grid flag')
@@ -304,6 +306,13 @@ def load_model(path, decoder_class=SamplingDecoder):
     return model
 
 
+def is_article_snapshot(names):
+    """Whether arrays of these names are a snapshot of the article's own train.py (tmagara/sampling-autoencoder):
+    its SamplingVAE names the encoder's heads e3a and e3b; its affine3x records no coordinate order."""
+    return ('updater/model:main/e3a/W' in names or
+            ('updater/model:main/e5_affine/W' in names and 'updater/model:main/coordinates' not in names))
+
+
 def check_coordinates(recorded, what, remedy):
     """Refuse parameters of f that take their coordinates in another order than the article's."""
     if recorded is None:
@@ -311,12 +320,3 @@ def check_coordinates(recorded, what, remedy):
                              f'not the article\'s (row, column); {remedy}')
     if recorded.shape != () or recorded.dtype.kind != 'U' or str(recorded) != COORDINATES:
         raise ModelFileError(f'{what} records an unknown coordinate order {recorded!r}')
-
-
-def to_article_order(arrays, prefix=''):
-    """Parameters from before the fix, which computed f_old(x = column, y = row, z), as the article's
-    f(u = row, v = column, z) = f_old(v, u, z): swap the first two input columns of linear1. Exact."""
-    key = prefix + 'decoder/linear1/W'
-    W = arrays[key].copy()
-    W[:, [0, 1]] = W[:, [1, 0]]
-    return dict(arrays, **{key: W, prefix + 'coordinates': numpy.array(COORDINATES)})

@@ -26,7 +26,8 @@ from svae import fastpath
 from svae import figures
 from svae.files import WriteError, atomic_path, remove_temporary_files
 from affine_model import AffineSamplingVAE, latents_and_poses, pose_removed, warm_up_factor
-from model import SamplingDecoder, SamplingVAE, ModelFileError, check_coordinates, latent_means, render, save_model
+from model import (SamplingDecoder, SamplingVAE, ModelFileError, check_coordinates, is_article_snapshot, latent_means,
+                   render, save_model)
 
 FIGURE_DIGITS = data.ARTICLE_DIGITS[50]  # the published epoch-50 figure's test digits, in its order, every epoch
 
@@ -210,12 +211,20 @@ def epoch_figure(model, originals, out, resolution, seed):
     return write_figure
 
 
+def silent_reporter(model):
+    """A reporter for the model's links whose reports go nowhere."""
+    reporter = chainer.Reporter()
+    reporter.add_observer('main', model)
+    reporter.add_observers('main', model.namedlinks(skipself=True))
+    return reporter
+
+
 def affine_epoch_figure(model, originals, out, resolution):
     """Every epoch, the affine3x figure of the article's repository: the digits (nearest-upscaled), their
     renders with each digit's own pose, and with the pose removed, three 4x4 grids one above the other."""
     @training.make_extension(trigger=(1, 'epoch'), priority=training.PRIORITY_READER)
     def write_figure(trainer):
-        with chainer.reporter.report_scope({}):  # the decoder's pose report stays out of the epoch's log
+        with silent_reporter(model).scope({}):  # the decoder's pose report stays out of the epoch's log
             z, pose = latents_and_poses(model, originals)
             posed = render(model.decoder, z, *resolution, pose=pose)[:, 0]
             normalised = render(model.decoder, z, *resolution, pose=pose_removed(pose))[:, 0]
@@ -323,6 +332,10 @@ def resume(trainer, path, out):
         raise cli.UsageError(f'snapshot {path} is corrupt or not a snapshot written by train.py')
     try:
         with numpy.load(path, allow_pickle=False) as npz:
+            if is_article_snapshot(npz.files):
+                raise cli.UsageError(f'snapshot {path} was written by the article\'s own code, whose training state '
+                                     'this train.py does not resume; its model converts to a model file with: '
+                                     f'python tools/convert_model.py {path} NEW.npz')
             if 'updater/model:main/decoder/linear1/W' in npz.files:
                 recorded = npz['updater/model:main/coordinates'] if 'updater/model:main/coordinates' in npz.files else None
                 check_coordinates(recorded, f'snapshot {path}', 'it cannot be resumed: start afresh with --force')

@@ -15,12 +15,13 @@ class WriteError(Exception):
 @contextlib.contextmanager
 def atomic_path(path):
     """A temporary path beside `path`, with its extension (numpy and matplotlib choose the format by it).
-    If the block wrote it, it replaces `path` when the block ends; if the block fails, it is removed and
+    Makes the directory if needed. If the block wrote it, it replaces `path` when the block ends; if the block fails, it is removed and
     the earlier `path`, if any, stays as it was. An OSError becomes a WriteError naming `path`."""
     directory, name = os.path.split(os.path.abspath(path))
     stem, extension = os.path.splitext(name)
     tmp = os.path.join(directory, f'.{stem}.{os.getpid()}{TEMPORARY_MARK}{extension}')
     try:
+        os.makedirs(directory, exist_ok=True)
         yield tmp
         if os.path.exists(tmp):
             os.replace(tmp, path)

@@ -126,7 +126,7 @@ BAD_INPUTS = [
     ('train', ['--test', '-o', '{earlier_run}', '-r', 'auto', '--force'], 'give one of them'),
     ('evaluate', ['-o', '{dir}/table.txt'], 'must end in .md'),
     ('evaluate', ['--figure', '{dir}'], 'is a directory'),
-    ('convert_model', ['{good}', '{dir}/x.npz'], 'already records its coordinate order'),
+    ('convert_model', ['{good}', '{dir}/x.npz'], "is not a snapshot of the article's code"),
     ('export_web', ['-m', '{good}', '-o', '{dir}/page.htm'], 'must end in .html'),
     ('export_web', ['-m', '{snapshot}', '-o', '{dir}/page.html'], 'is a training snapshot'),
     ('export_web', ['--digits', '0'], 'must be a positive integer'),

@@ -1,4 +1,5 @@
-"""Model files of earlier versions (f fed (column, row)): refused in one line, converted exactly."""
+"""Snapshots of the article's own code: converted to model files with every parameter unchanged, refused by
+the other scripts with the command that converts them."""
 import os
 
 import numpy
@@ -9,83 +10,84 @@ from svae import compat  # noqa: F401
 import convert_model
 import render
 import train
-from model import COORDINATES, ModelFileError, SamplingVAE, load_model, save_model
-from test_article_convention import mlp
+from affine_model import AffineSamplingVAE, load_affine_model, warm_up_factor
+from model import SamplingVAE, load_model
+
+ARTICLE_NAMES = {'encoder1/': 'e1/', 'encoder2/': 'e2/', 'encoder_mu/': 'e3a/', 'encoder_ln_var/': 'e3b/'}
 
 
-def old_format_file(tmp_path, seed=0):
-    """A model file as earlier versions wrote it: no coordinate order, linear1 taking (column, row, z)."""
-    numpy.random.seed(seed)
-    new = str(tmp_path / 'new.npz')
-    save_model(SamplingVAE(3), new)
-    with numpy.load(new) as npz:
-        arrays = {key: npz[key] for key in npz.files if key != 'coordinates'}
-    arrays['decoder/linear1/W'] = arrays['decoder/linear1/W'][:, [1, 0] + list(range(2, 5))]
-    old = str(tmp_path / 'old.npz')
-    numpy.savez(old, **arrays)
-    return old, arrays
+def article_snapshot(tmp_path, model, epoch=3):
+    """A snapshot as the article's train.py writes it: the model under updater/model:main/ with the article's
+    names, no coordinate order or warm-up factor, beside the optimizer's and iterator's state."""
+    arrays = {}
+    for name, param in model.namedparams():
+        name = name.lstrip('/') + ''
+        for ours, article in ARTICLE_NAMES.items():
+            name = article + name[len(ours):] if name.startswith(ours) else name
+        arrays['updater/model:main/' + name] = param.array
+        arrays['updater/optimizer:main/' + name + '/m'] = numpy.zeros_like(param.array)
+    arrays['updater/iterator:main/epoch'] = numpy.array(epoch)
+    arrays['updater/iteration'] = numpy.array(epoch * 938)
+    path = str(tmp_path / f'snapshot_epoch_{epoch}')
+    with open(path, 'wb') as f:
+        numpy.savez(f, **arrays)
+    return path
 
 
-def test_old_file_is_refused_with_the_conversion_command(tmp_path, capsys):
-    old, _ = old_format_file(tmp_path)
-    with pytest.raises(ModelFileError, match='earlier version.*python tools/convert_model.py'):
-        load_model(old)
-    with pytest.raises(SystemExit) as exit_info:
-        render.main(['-m', old, '-o', str(tmp_path / 'r.png')])
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and err.count('\n') == 1 and 'convert_model.py' in err
-    assert not (tmp_path / 'r.png').exists()
+def assert_same_parameters(got, expected):
+    for (name, a), (other, b) in zip(sorted(got.namedparams()), sorted(expected.namedparams())):
+        assert name == other
+        numpy.testing.assert_array_equal(a.array, b.array, err_msg=name)
 
 
-def test_unknown_coordinate_order_is_refused(tmp_path):
-    old, arrays = old_format_file(tmp_path)
-    numpy.savez(old, **arrays, coordinates=numpy.array('u=column,v=row'))
-    with pytest.raises(ModelFileError, match='unknown coordinate order'):
-        load_model(old)
+def test_the_articles_sampling6x_snapshot_becomes_a_model_file_of_the_same_parameters(tmp_path, capsys):
+    numpy.random.seed(0)
+    original = SamplingVAE(8)
+    snapshot = article_snapshot(tmp_path, original)
+    target = str(tmp_path / 'converted.npz')
+    convert_model.main([snapshot, target])
+    assert 'sampling6x' in capsys.readouterr().out
+    assert_same_parameters(load_model(target), original)
 
 
-def test_conversion_draws_the_same_picture_in_the_articles_order(tmp_path):
-    """The old model's picture, pixel (i, j) = f_old(x_j, y_i, z), is what the converted model draws."""
-    old, arrays = old_format_file(tmp_path)
-    converted = str(tmp_path / 'converted.npz')
-    convert_model.main([old, converted])
-    model = load_model(converted)
-    old_weights = [(arrays[f'decoder/linear{k}/W'].astype(numpy.float64), arrays[f'decoder/linear{k}/b'].astype(numpy.float64))
-                   for k in range(1, 5)]
-    z = numpy.random.RandomState(1).randn(1, 3)
-    height, width = 4, 7
-    rows, cols = numpy.linspace(-1, 1, height), numpy.linspace(-1, 1, width)
-    old_picture = numpy.array([[mlp(old_weights, [cols[j], rows[i], *z[0]]) for j in range(width)] for i in range(height)])
-    got = model.decoder(z.astype(numpy.float32), (1, 1, height, width)).array[0, 0]
-    numpy.testing.assert_allclose(got, old_picture, rtol=1e-5, atol=1e-5)
-    with numpy.load(converted) as npz:
-        assert str(npz['coordinates']) == COORDINATES
-        for key, value in arrays.items():
-            if key != 'decoder/linear1/W':
-                numpy.testing.assert_array_equal(npz[key], value)
+@pytest.mark.parametrize('epoch', [2, 9])
+def test_the_articles_affine3x_snapshot_keeps_the_warm_up_its_last_epoch_trained_with(epoch, tmp_path, capsys):
+    numpy.random.seed(0)
+    original = AffineSamplingVAE(8)
+    original.e5_affine.W.array[...] = numpy.random.randn(*original.e5_affine.W.shape)
+    target = str(tmp_path / 'converted.npz')
+    convert_model.main([article_snapshot(tmp_path, original, epoch), target])
+    converted = load_affine_model(target)
+    assert_same_parameters(converted, original)
+    assert converted.warm_up == warm_up_factor(epoch - 1)
 
 
-def test_converter_refuses_new_files_and_never_overwrites_another_file(tmp_path, capsys):
-    old, _ = old_format_file(tmp_path)
-    new = str(tmp_path / 'new.npz')  # written in the article's order by old_format_file
-    for argv, message in (([new, str(tmp_path / 'x.npz')], 'already records its coordinate order'),
-                          ([old, new], 'exists'),
-                          ([str(tmp_path / 'missing.npz'), str(tmp_path / 'x.npz')], 'does not exist')):
-        before = open(new, 'rb').read()
+def test_the_scripts_refuse_the_articles_snapshot_naming_the_converter(tmp_path, capsys):
+    numpy.random.seed(0)
+    snapshot = article_snapshot(tmp_path, SamplingVAE(8))
+    for main, argv in ((render.main, ['-m', snapshot, '-o', str(tmp_path / 'r.png')]),
+                       (train.main, ['--test', '-o', str(tmp_path / 'run'), '-r', snapshot, '--no-progress'])):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and err.count('\n') == 1 and f'tools/convert_model.py {snapshot}' in err, err
+    assert sorted(os.listdir(tmp_path)) == ['snapshot_epoch_3']
+
+
+def test_the_converter_refuses_other_files_and_never_replaces_one(tmp_path, capsys):
+    numpy.random.seed(0)
+    snapshot = article_snapshot(tmp_path, SamplingVAE(8))
+    ours = str(tmp_path / 'ours_snapshot')
+    with open(ours, 'wb') as f:
+        numpy.savez(f, **{'updater/model:main/encoder1/W': numpy.zeros((256, 784), numpy.float32)})
+    existing = tmp_path / 'existing.npz'
+    existing.write_bytes(b'a file of the user\'s')
+    for argv, gist in (([ours, str(tmp_path / 'x.npz')], 'model_from_snapshot.py'),
+                       ([snapshot, str(existing)], 'exists'),
+                       ([snapshot, str(tmp_path / 'x.png')], '.npz'),
+                       ([str(tmp_path / 'missing'), str(tmp_path / 'x.npz')], 'does not exist')):
         with pytest.raises(SystemExit) as exit_info:
             convert_model.main(argv)
         err = capsys.readouterr().err
-        assert exit_info.value.code == 2 and err.count('\n') == 1 and message in err, err
-        assert open(new, 'rb').read() == before
-    convert_model.main([old, old])  # the source named twice: replaced in place
-    assert load_model(old).n_latent == 3
-
-
-def test_old_snapshot_is_refused(tmp_path, capsys):
-    snapshot = str(tmp_path / 'snapshot_epoch_1')
-    numpy.savez(snapshot, **{'updater/model:main/decoder/linear1/W': numpy.zeros((256, 10), numpy.float32)})
-    os.rename(snapshot + '.npz', snapshot)
-    with pytest.raises(SystemExit) as exit_info:
-        train.main(['--test', '-o', str(tmp_path), '-r', snapshot, '--no-progress'])
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and err.count('\n') == 1 and 'earlier version' in err, err
+        assert exit_info.value.code == 2 and err.count('\n') == 1 and gist in err, err
+    assert existing.read_bytes() == b'a file of the user\'s' and not (tmp_path / 'x.npz').exists()

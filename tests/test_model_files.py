@@ -81,8 +81,7 @@ def test_messages_name_the_file_and_what_to_do(arrays, tmp_path):
     with pytest.raises(ModelFileError) as error:
         load_model(old)
     assert str(error.value) == (f"model file {old} is from an earlier version whose decoder took (column, row) "
-                                f"coordinates, not the article's (row, column); convert it with: "
-                                f"python tools/convert_model.py {old} NEW.npz")
+                                f"coordinates, not the article's (row, column); it cannot be used")
     pickled = str(tmp_path / 'pickled.npz')
     numpy.savez(pickled, **arrays, extra=numpy.array([{'a': 1}], dtype=object))
     with pytest.raises(ModelFileError) as error:
