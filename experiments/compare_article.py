@@ -2,9 +2,13 @@
 
 Writes one picture, the true digits (6x nearest) | the article's renders | this model's renders, each
 a 4x4 grid as published, and prints the PSNR of both renders against the true digits and between them.
+By default in the article's protocol: its figure encodes a random binarisation of each digit, so the
+renders are drawn for several binarisation seeds and the PSNRs given as their mean and range (the
+picture and the per-digit table show the first seed).
 
     python experiments/compare_article.py --epoch 50                     # the pretrained model, epoch-50 figure
     python experiments/compare_article.py --epoch 1 -m result/model.npz  # a model of yours, epoch-1 figure
+    python experiments/compare_article.py --encoding grey                # the grey digits encoded, as render.py does
 """
 import os
 import sys
@@ -30,20 +34,20 @@ def parse_args(argv=None):
                         help='the model (default: result/model.npz if it exists, else the pretrained model in results/)')
     parser.add_argument('--epoch', '-e', type=int, choices=sorted(data.ARTICLE_DIGITS), default=50,
                         help="the published figure after epoch 1 or 50 (default 50)")
-    parser.add_argument('--encoding', choices=('grey', 'binary'), default='grey',
-                        help="the encoder's input: the grey digits, as render.py (default), or the article's "
-                             "random binarisation, seeded")
-    parser.add_argument('--seed', type=cli.non_negative_int, default=None,
-                        help='with --encoding binary: seed of the binarisation (default 0)')
+    parser.add_argument('--encoding', choices=('binary', 'grey'), default='binary',
+                        help="the encoder's input: the article's random binarisation, seeded (default), or the grey "
+                             "digits, as render.py encodes them")
+    parser.add_argument('--seeds', type=cli.non_negative_int, nargs='+', default=None, metavar='SEED',
+                        help='with --encoding binary: the seeds of the binarisations (default 0 1 2 3 4)')
     parser.add_argument('--validation', action='store_true',
                         help="also the validation loss over the 10000 test digits with this encoding, as the "
                              "article's Evaluator computes it (batches of 64)")
     parser.add_argument('--out', '-o', default=None,
                         help='the picture, PNG (default renders/MODEL/compare_epochN.png in the current directory, MODEL the model file\'s folder)')
     args = parser.parse_args(argv)
-    if args.seed is not None and args.encoding != 'binary':
-        parser.error('--seed applies to --encoding binary only')
-    args.seed = args.seed or 0
+    if args.seeds is not None and args.encoding != 'binary':
+        parser.error('--seeds applies to --encoding binary only')
+    args.seeds = args.seeds or ([0, 1, 2, 3, 4] if args.encoding == 'binary' else [None])
     return args
 
 
@@ -75,6 +79,10 @@ def validation_loss(model, x, seen, batchsize=64):
     return numpy.mean(observed, axis=0)
 
 
+def mean_and_range(values):
+    return f'{numpy.mean(values):.2f} ({min(values):.2f}-{max(values):.2f})'
+
+
 def psnr_table(truth, article, ours, indices):
     """Lines of PSNR in dB: per digit and the mean over the 16, of each render against the truth and
     of ours against the article's."""
@@ -102,18 +110,26 @@ def main(argv=None):
         digits = data.load_mnist('test')[0][indices]
         truth = figures.upscale_nearest(digits[:, 0], SIZE, SIZE)
         article = data.article_figure(args.epoch)
-        ours = our_renders(model, digits, args.encoding, args.seed)
+        renders = [our_renders(model, digits, args.encoding, seed) for seed in args.seeds]
         grid = lambda images: figures.tile(images, 4, border=0, background=0.0)
-        figures.save_image(args.out, figures.side_by_side(figures.side_by_side(grid(truth), grid(article)), grid(ours)))
-    print(f'{cli.shown_path(args.model)} against the article\'s figure after epoch {args.epoch} ({args.encoding} encoding'
-          + (f', seed {args.seed}' if args.encoding == 'binary' else '') + '): PSNR in dB')
-    print('\n'.join(psnr_table(truth, article, ours, indices)))
+        figures.save_image(args.out, figures.side_by_side(figures.side_by_side(grid(truth), grid(article)),
+                                                          grid(renders[0])))
+    encoding = 'grey encoding' if args.encoding == 'grey' else f'binary encoding, seed {args.seeds[0]}'
+    print(f'{cli.shown_path(args.model)} against the article\'s figure after epoch {args.epoch} ({encoding}): PSNR in dB')
+    print('\n'.join(psnr_table(truth, article, renders[0], indices)))
+    if len(args.seeds) > 1:
+        print(f'over the binarisation seeds {" ".join(map(str, args.seeds))}, mean (range): ours vs true '
+              f'{mean_and_range([psnr(ours, truth) for ours in renders])}, ours vs article '
+              f'{mean_and_range([psnr(ours, article) for ours in renders])}')
     print(f'written {args.out} (true digits | the article\'s renders | ours)')
     if args.validation:
         x_test = data.load_mnist('test')[0]
-        x_loss, z_loss, loss = validation_loss(model, x_test, encoder_input(x_test, args.encoding, args.seed))
+        losses = numpy.array([validation_loss(model, x_test, encoder_input(x_test, args.encoding, seed))
+                              for seed in args.seeds])
+        x_loss, z_loss, loss = losses.mean(axis=0)
+        spread = f' (range over the seeds {losses[:, 2].min():.3f}-{losses[:, 2].max():.3f})' if len(losses) > 1 else ''
         print(f'validation over the 10000 test digits: x_loss {x_loss:.6f} (nats per pixel), z_loss {z_loss:.6f} '
-              f'(nats per latent dimension), loss {loss:.3f} (nats per image)')
+              f'(nats per latent dimension), loss {loss:.3f} (nats per image){spread}')
 
 
 if __name__ == '__main__':

@@ -42,7 +42,7 @@ def model_file(tmp_path_factory):
 def test_compare_prints_psnrs_by_hand_and_draws_truth_article_ours(model_file, tmp_path, capsys):
     from model import load_model
     out = str(tmp_path / 'cmp.png')
-    compare_article.main(['-m', model_file, '--epoch', '1', '--encoding', 'binary', '--seed', '4', '-o', out])
+    compare_article.main(['-m', model_file, '--epoch', '1', '--seeds', '4', '-o', out])
     lines = capsys.readouterr().out.splitlines()
     model = load_model(model_file)
     digits = data.load_mnist('test')[0][data.ARTICLE_DIGITS[1]]
@@ -71,12 +71,18 @@ def test_compare_prints_psnrs_by_hand_and_draws_truth_article_ours(model_file, t
 def test_compare_grey_encoding_and_seeds(model_file, tmp_path, capsys):
     def mean_row(*flags):
         compare_article.main(['-m', model_file, '-o', str(tmp_path / 'c.png'), *flags])
-        return capsys.readouterr().out.splitlines()[-2]
-    binary = mean_row('--encoding', 'binary')
-    assert mean_row('--encoding', 'binary', '--seed', '0') == binary  # seeded: the same twice
-    assert mean_row('--encoding', 'binary', '--seed', '1') != binary
-    grey = mean_row()
-    assert grey != binary and mean_row('--encoding', 'grey') == grey
+        lines = capsys.readouterr().out.splitlines()
+        return next(line for line in lines if line.split()[:1] == ['mean']), lines
+    first, _ = mean_row('--seeds', '0')
+    assert mean_row('--seeds', '0')[0] == first  # seeded: the same twice
+    assert mean_row('--seeds', '1')[0] != first
+    default, lines = mean_row()  # the article's protocol: seeds 0-4, the table of the first
+    assert default == first
+    summary = next(line for line in lines if line.startswith('over the binarisation seeds 0 1 2 3 4'))
+    ours = [float(mean_row('--seeds', str(seed))[0].split()[2]) for seed in range(5)]
+    assert f'ours vs true {numpy.mean(ours):.2f} ({min(ours):.2f}-{max(ours):.2f})' in summary
+    grey = mean_row('--encoding', 'grey')[0]
+    assert grey != first
 
 
 def test_compare_default_output_is_renders_model_in_the_current_directory(model_file, tmp_path, monkeypatch, capsys):
@@ -94,8 +100,8 @@ def test_compare_default_output_is_renders_model_in_the_current_directory(model_
 @pytest.mark.parametrize('argv,message', [
     (['--epoch', '2'], "argument --epoch/-e: invalid choice: 2 (choose from 1, 50)"),
     (['-m', 'nowhere.npz', '-o', 'x.png'], 'model file nowhere.npz does not exist'),
-    (['--encoding', 'binary', '--seed', '-1'], "argument --seed: -1 must be a non-negative integer"),
-    (['--seed', '1'], '--seed applies to --encoding binary only'),
+    (['--seeds', '-1'], "argument --seeds: -1 must be a non-negative integer"),
+    (['--encoding', 'grey', '--seeds', '1'], '--seeds applies to --encoding binary only'),
 ])
 def test_compare_mistakes_are_one_line(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -134,6 +140,6 @@ def test_validation_loss_is_the_mean_of_batch_means_from_the_given_encoder_input
 
 def test_compare_validation_line(model_file, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(compare_article, 'validation_loss', lambda model, x, seen: (0.1, 2.0, 105.0) if len(x) == 10000 else None)
-    compare_article.main(['-m', model_file, '-o', str(tmp_path / 'c.png'), '--validation'])
+    compare_article.main(['-m', model_file, '-o', str(tmp_path / 'c.png'), '--validation', '--seeds', '0'])
     last = capsys.readouterr().out.splitlines()[-1]
     assert 'x_loss 0.100000' in last and 'z_loss 2.000000' in last and 'loss 105.000 (nats per image)' in last
