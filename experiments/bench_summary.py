@@ -1,10 +1,11 @@
 """Summarise repeated runs of `bench.py --json`: per path, each run's training images/s and fraction of the
 sgemm ceiling at batch 64, and the range over the runs (the machine's speed varies from run to run).
 
-    python experiments/bench_summary.py results/bench/fused_training/after_skylakex_*.json
+    python experiments/bench_summary.py results/bench/best_step/after_skylakex_*.json
 """
 import json
 import os
+import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout: svae/
@@ -36,7 +37,14 @@ def summary(runs):
                      f'b100 {span("train_images_per_s_b100")}, of ceiling {column("ceiling_fraction_b64", 100)} %, '
                      f'render 168 {column("render_168_pixels_per_s", 1e-6, ".2f")} Mpx/s, '
                      f'1024 {column("render_1024_pixels_per_s", 1e-6, ".2f")}, '
-                     f'peak {rows[0]["peak_train_bytes_b64"] / 2**20:.0f} MiB')
+                     f'peak {rows[0]["peak_train_bytes_b64"] / 2**20:.0f} MiB, '
+                     f'{span("epoch_seconds_b64")} s an epoch at batch 64')
+    paths = [row['path'] for row in runs[0]['rows']]
+    if 'fast' in paths and 'faithful' in paths:
+        median = lambda path: statistics.median(next(row for row in r['rows'] if row['path'] == path)
+                                                ['train_images_per_s_b64'] for r in runs)
+        lines.append(f'fast / faithful, images/s at batch 64, ratio of the medians over the runs: '
+                     f'{median("fast") / median("faithful"):.2f}x')
     return '\n'.join(lines)
 
 

@@ -81,7 +81,8 @@ def test_the_blas_is_named_with_its_kernel_threads_and_the_settings_that_chose_i
 def bench_run(sgemm, fast_b64, faithful_b64):
     row = lambda path, b64: {'path': path, 'train_images_per_s_b64': b64, 'train_images_per_s_b100': b64 + 10,
                              'ceiling_fraction_b64': b64 / 500, 'render_168_pixels_per_s': 6e5,
-                             'render_1024_pixels_per_s': 5e5, 'peak_train_bytes_b64': 15 * 2**20}
+                             'render_1024_pixels_per_s': 5e5, 'peak_train_bytes_b64': 15 * 2**20,
+                             'epoch_seconds_b64': 60000 / b64}
     return {'sgemm_gflops': sgemm, 'rows': [row('faithful', faithful_b64), row('fast', fast_b64)]}
 
 
@@ -96,7 +97,8 @@ def test_summary_gives_each_runs_numbers_and_their_range(tmp_path):
     assert lines[0] == '2 runs; sgemm best per run: 348, 313 GFLOP/s'
     assert lines[1].startswith('faithful: b64 178-220 images/s (220, 178), b100 188-230, of ceiling 44, 36 %')
     assert lines[2].startswith('fast: b64 350-396 images/s (396, 350), b100 360-406, of ceiling 79, 70 %')
-    assert lines[2].endswith('render 168 0.60, 0.60 Mpx/s, 1024 0.50, 0.50, peak 15 MiB')
+    assert lines[2].endswith('render 168 0.60, 0.60 Mpx/s, 1024 0.50, 0.50, peak 15 MiB, 152-171 s an epoch at batch 64')
+    assert lines[3].endswith(f'{((396 + 350) / 2) / ((220 + 178) / 2):.2f}x')  # the ratio of the medians
 
 
 def test_summary_of_a_missing_or_foreign_file_is_one_line(tmp_path, capsys):

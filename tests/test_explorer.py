@@ -66,8 +66,16 @@ def open_page(browser, page, backend, size='40x24'):
 
 
 def wait_idle(browser, timeout=60):
+    """Until the page has drawn its frame. A tab busy drawing answers no script until it is done, which on a
+    loaded machine can take longer than a script may (a TimeoutException): ask again until the deadline."""
+    from selenium.common.exceptions import TimeoutException
     deadline = time.time() + timeout
-    while not browser.execute_script('return Boolean(window.explorer && window.explorer.idle)'):
+    while True:
+        try:
+            if browser.execute_script('return Boolean(window.explorer && window.explorer.idle)'):
+                return
+        except TimeoutException:
+            pass
         assert time.time() < deadline, 'the page never finished drawing'
         time.sleep(0.02)
 

@@ -18,9 +18,15 @@ import train
 from conftest import ROOT
 
 README = open(os.path.join(ROOT, 'README.md'), encoding='utf-8').read()
-SET_UP = README[README.index('\n## Set up\n'):].split('\n## ')[1]  # the section with the two set-up commands
 
-# python3 -m venv DIR makes DIR/bin/pip and DIR/bin/python that log their argv and PIP_CONSTRAINT.
+
+def section(title):
+    """The text of README's section `## title`."""
+    return README[README.index(f'\n## {title}\n'):].split('\n## ')[1]
+
+
+# python3 -m venv DIR makes DIR/bin/pip and DIR/bin/python that log their argv and PIP_CONSTRAINT, and
+# DIR/bin/activate that puts them first on PATH.
 STAND_IN = r'''#!/bin/sh
 if [ "$1 $2" = "-m venv" ]; then
   mkdir -p "$3/bin"
@@ -28,6 +34,7 @@ if [ "$1 $2" = "-m venv" ]; then
     printf '#!/bin/sh\nexec "%s" "%s" "$0" "$@"\n' "$RECORDER_PYTHON" "$RECORDER" > "$3/bin/$tool"
     chmod +x "$3/bin/$tool"
   done
+  printf 'PATH="%s/bin:$PATH"\n' "$(cd "$3" && pwd)" > "$3/bin/activate"
   exit 0
 fi
 echo "unexpected python3 call: $*" >&2
@@ -61,25 +68,25 @@ def paste(command, tmp_path):
         return [json.loads(line) for line in f]
 
 
-def test_the_set_up_commands_are_two_single_lines():
-    blocks = bash_blocks(SET_UP)
-    assert len(blocks) == 2 and all('\n' not in block for block in blocks), blocks
+def test_install_and_tests_are_single_lines():
+    assert [len(block.split('\n')) for block in bash_blocks(section('Install'))] == [1]
+    assert [len(block.split('\n')) for block in bash_blocks(section('Tests'))] == [1]
 
 
-def test_the_train_and_render_line_reaches_each_step(tmp_path):
-    steps = paste(bash_blocks(SET_UP)[0], tmp_path)
+def test_install_then_the_quick_start_reaches_each_step(tmp_path):
+    steps = paste(bash_blocks(section('Install'))[0] + '\n' + bash_blocks(section('Quick start'))[0], tmp_path)
     assert [s['tool'] for s in steps] == ['pip', 'python', 'python']
     pip, training, rendering = steps
     assert pip['argv'] == ['install', '-q', '-e', '.'] and pip['PIP_CONSTRAINT'] == 'constraints.txt'
     assert training['argv'][0] == 'train.py' and rendering['argv'][0] == 'render.py'
     for step, parse_args in ((training, train.parse_args), (rendering, render.parse_args)):
         assert parse_args(step['argv'][1:]).gpu == -1, step
-    assert train.parse_args(training['argv'][1:]).out == 'result'
-    assert render.parse_args(rendering['argv'][1:]).model is None  # so it finds result/model.npz
+    out = train.parse_args(training['argv'][1:]).out
+    assert render.parse_args(rendering['argv'][1:]).model == os.path.join(out, 'model.npz')  # draws what it trained
 
 
 def test_test_line_reaches_pytest(tmp_path):
-    steps = paste(bash_blocks(SET_UP)[1], tmp_path)
+    steps = paste(bash_blocks(section('Tests'))[0], tmp_path)
     assert [(s['tool'], s['argv']) for s in steps] == [('pip', ['install', '-q', '-e', '.[test]']),
                                                        ('python', ['-m', 'pytest', '-q'])]
     assert steps[0]['PIP_CONSTRAINT'] == 'constraints.txt'
@@ -87,7 +94,7 @@ def test_test_line_reaches_pytest(tmp_path):
 
 def test_ci_runs_the_readmes_test_line():
     with open(os.path.join(ROOT, '.ci', 'run')) as f:
-        assert bash_blocks(SET_UP)[1] in f.read()
+        assert bash_blocks(section('Tests'))[0] in f.read()
 
 
 def setup_arguments():
@@ -127,8 +134,7 @@ def test_pip_install_puts_no_module_of_ours_into_site_packages(tmp_path):
 
 PARSERS = {'train.py': train.parse_args, 'render.py': render.parse_args, 'evaluate.py': evaluate.parse_args,
            'convert_model.py': convert_model.parse_args, 'compare_article.py': compare_article.parse_args}
-USAGE_LINES = [line for block in bash_blocks(README.split('\n## Set up\n')[1].split('\n## ', 1)[1])
-               for line in block.split('\n') if line.split()[:1] == ['python']]
+USAGE_LINES = [line for block in bash_blocks(README) for line in block.split('\n') if line.split()[:1] == ['python']]
 
 
 def script_of(argv):
