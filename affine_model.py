@@ -10,14 +10,14 @@ values. The same objective and reports as the article's model, and the pose's ba
 """
 import math
 
-from svae import compat  # noqa: F401  (before numpy and chainer: see svae/compat.py)
+import svae
 import numpy
 
 import chainer
 import chainer.functions as F
 import chainer.links as L
 
-from model import COORDINATES, ModelFileError, check_coordinates, model_arrays, report_losses
+from model import COORDINATES, MLP, report_losses
 
 WARM_UP_EPOCHS = 5  # the pose head reaches full strength after this many epochs
 
@@ -44,24 +44,11 @@ def map_points(affine, uv):
     return F.matmul(points, matrix)
 
 
-class AffineSamplingDecoder(chainer.Chain):
+class AffineSamplingDecoder(MLP):
     """f(u', v', z) at the affinely mapped grid points; 2+n -> 32 -> 64 -> 32 -> 1, ReLU, HeNormal."""
 
     def __init__(self, input_size):
-        super().__init__()
-        units = [2 + input_size, 32, 64, 32, 1]
-        initializer = chainer.initializers.HeNormal()
-        with self.init_scope():
-            self.linear1 = L.Linear(units[0], units[1], initialW=initializer)
-            self.linear2 = L.Linear(units[1], units[2], initialW=initializer)
-            self.linear3 = L.Linear(units[2], units[3], initialW=initializer)
-            self.linear4 = L.Linear(units[3], units[4], initialW=initializer)
-
-    def decode(self, h):
-        h = F.relu(self.linear1(h))
-        h = F.relu(self.linear2(h))
-        h = F.relu(self.linear3(h))
-        return self.linear4(h)
+        super().__init__([2 + input_size, 32, 64, 32, 1])
 
     def __call__(self, z, affine, x0_shape):
         """Logits of shape x0_shape on the article's linspace grid, each digit's pose applied."""
@@ -153,19 +140,3 @@ def pose_removed(affine):
 def given_pose(scale, degrees, tx, ty):
     """Raw pose parameters (1, 4) of a pose given as scale, rotation in degrees and translation in (-1, 1)."""
     return numpy.array([[math.log(scale), math.radians(degrees), math.atanh(tx), math.atanh(ty)]], numpy.float32)
-
-
-def load_affine_model(path):
-    """An AffineSamplingVAE from a file written by model.save_model."""
-    _, arrays = model_arrays(path, 'affine3x')
-    check_coordinates(arrays.get('coordinates'), f'model file {path}', 'it cannot be used')
-    n_latent = arrays.pop('n_latent', None)
-    if n_latent is None or n_latent.shape != () or n_latent.dtype.kind not in 'iu' or n_latent < 1:
-        raise ModelFileError(f'model file {path} does not record its latent size (not written by train.py?)')
-    model = AffineSamplingVAE(int(n_latent))
-    try:
-        chainer.serializers.NpzDeserializer(arrays).load(model)
-    except (KeyError, ValueError, TypeError) as e:
-        raise ModelFileError(f'model file {path} does not match an AffineSamplingVAE with n_latent={model.n_latent} '
-                             f'({type(e).__name__}: {e})') from None
-    return model

@@ -1,28 +1,24 @@
 """The article's model: a VAE whose decoder is a function P(u, v) = f(u, v, z1..zn) of image coordinates.
 
-SamplingDecoder and SamplingVAE are the article's code. Below them: the coordinate grids, chunked
-rendering, and model files that record their latent size and load without pickle.
+SamplingDecoder and SamplingVAE are the article's code; beside them the opt-in loss options of the
+experiments (a pixel-centre grid, footprints, free bits). Rendering is in rendering.py, model files in
+model_files.py, the faster decoder in fast_decoder.py.
 """
 import math
-import os
-import zipfile
 
-from svae import compat  # noqa: F401  (before numpy and chainer: see svae/compat.py)
+import svae  # noqa: F401  (makes Chainer 7.8.1 import on today's Python and NumPy: svae/compat.py)
 import numpy
 
 import chainer
 import chainer.functions as F
 import chainer.links as L
 
-from svae.files import atomic_path
 
+class MLP(chainer.Chain):
+    """f's network: linear1..linear4 with ReLU between them, HeNormal (also affine3x's, with fewer units)."""
 
-class SamplingDecoder(chainer.Chain):
-    """f(u, v, z): a 4-layer fully connected net evaluated at every (u, v) point of the image."""
-
-    def __init__(self, input_size):
+    def __init__(self, units):
         super().__init__()
-        units = [2 + input_size, 256, 256, 256, 1]
         initializer = chainer.initializers.HeNormal()
         with self.init_scope():
             self.linear1 = L.Linear(units[0], units[1], initialW=initializer)
@@ -35,6 +31,13 @@ class SamplingDecoder(chainer.Chain):
         h = F.relu(self.linear2(h))
         h = F.relu(self.linear3(h))
         return self.linear4(h)
+
+
+class SamplingDecoder(MLP):
+    """f(u, v, z): a 4-layer fully connected net evaluated at every (u, v) point of the image."""
+
+    def __init__(self, input_size):
+        super().__init__([2 + input_size, 256, 256, 256, 1])
 
     def __call__(self, z, x0_shape):
         """Logits of shape x0_shape (N, C, H, W) for latents z (N, n_latent), one per (u, v) point:
@@ -82,7 +85,7 @@ class SamplingVAE(chainer.Chain):
             self.encoder2 = L.Linear(n_hidden, n_hidden, initialW=initializer)
             self.encoder_mu = L.Linear(n_hidden, n_latent, initialW=initializer)
             self.encoder_ln_var = L.Linear(n_hidden, n_latent, initialW=initializer)
-            self.decoder = decoder_class(n_latent)  # SamplingDecoder, or fastpath's equal and faster one
+            self.decoder = decoder_class(n_latent)  # SamplingDecoder, or fast_decoder.py's equal and faster one
 
     def encode(self, x):
         """(mu, ln_var) of q(z | x) for the encoder input x as given."""
@@ -108,7 +111,7 @@ class SamplingVAE(chainer.Chain):
 
     def reconstruction_nll(self, x, z):
         """The article's reconstruction term F.bernoulli_nll(x, self.decode(z, x.shape), reduce='sum'); a
-        decoder with its own bernoulli_nll (fastpath's) computes the same sum and gradients in one pass."""
+        decoder with its own bernoulli_nll (fast_decoder.py's) computes the same sum and gradients in one pass."""
         if not hasattr(self.decoder, 'bernoulli_nll'):
             return F.bernoulli_nll(x, self.decode(z, x.shape), reduce='sum')
         u, v = (pixel_coordinates(self.xp, size, centers=self.centers) for size in x.shape[2:])
@@ -195,8 +198,6 @@ def latent_means(model, x, seed=None):
     return chainer.backend.CpuDevice().send(mu.array)
 
 
-# ---- coordinates and rendering ----
-
 def pixel_coordinates(xp, size, lo=-1.0, hi=1.0, centers=False):
     """`size` sample positions across [lo, hi]: the article's linspace (first and last on the border),
     or pixel centres lo + (2i + 1) (hi - lo) / (2 size), which line up across resolutions."""
@@ -204,119 +205,3 @@ def pixel_coordinates(xp, size, lo=-1.0, hi=1.0, centers=False):
         return xp.linspace(lo, hi, size, dtype=numpy.float32)
     step = (hi - lo) / size
     return (lo + step * (xp.arange(size, dtype=numpy.float64) + 0.5)).astype(numpy.float32)
-
-
-def render(decoder, z, height, width, region=(-1.0, -1.0, 1.0, 1.0), centers=False, max_points=1 << 16, pose=None):
-    """Probabilities (N, 1, height, width) as a NumPy array over region = (u0, v0, u1, v1): u from u0
-    (top row) to u1 (bottom row), v from v0 (left column) to v1 (right column). Evaluated in bands of
-    rows of at most max_points points so memory does not grow with the image. With the default region
-    and centers=False this is exactly the article's SamplingDecoder.__call__. `pose`: the raw pose
-    parameters (N, 4) an affine3x decoder (affine_model.py) maps each digit's points with."""
-    xp = decoder.xp
-    z = xp.asarray(z.array if isinstance(z, chainer.Variable) else z, dtype=numpy.float32)
-    latent = (z,) if pose is None else (z, xp.asarray(pose, dtype=numpy.float32))
-    u0, v0, u1, v1 = region
-    u = pixel_coordinates(xp, height, u0, u1, centers)
-    v = pixel_coordinates(xp, width, v0, v1, centers)
-    rows = max(1, max_points // (width * len(z)))
-    out = numpy.empty((len(z), 1, height, width), dtype=numpy.float32)
-    with chainer.using_config('train', False), chainer.no_backprop_mode():
-        for top in range(0, height, rows):
-            logits = decoder.sample_points(*latent, u[top:top + rows], v)
-            out[:, :, top:top + rows] = chainer.backend.CpuDevice().send(F.sigmoid(logits).array)
-    return out
-
-
-# ---- model files: plain arrays, loaded without pickle ----
-
-class ModelFileError(Exception):
-    """A model file that cannot be used; the message says why in one line."""
-
-
-def save_model(model, path):
-    """Write the model's parameters and its latent size atomically (temporary file, then rename)."""
-    serializer = chainer.serializers.DictionarySerializer()
-    serializer.save(model)
-    arrays = dict(serializer.target, model=numpy.array(model.kind), **model.settings())
-    with atomic_path(path) as tmp:
-        numpy.savez_compressed(tmp, **arrays)
-
-
-def read_arrays(path):
-    """The arrays of a model file, by name. Never unpickles: a model file is data."""
-    if os.path.isdir(path):
-        raise ModelFileError(f'model file {path} is a directory, not a file')
-    if not os.path.exists(path):
-        raise ModelFileError(f'model file {path} does not exist (no file at {os.path.abspath(path)})')
-    if not zipfile.is_zipfile(path):  # numpy.load would take any other bytes for a pickle
-        raise ModelFileError(f'model file {path} is corrupt or not an .npz file')
-    try:
-        with numpy.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except ValueError as e:
-        if 'allow_pickle' in str(e):
-            raise ModelFileError(f'model file {path} holds pickled Python objects; refusing to load it') from None
-        raise ModelFileError(f'model file {path} is not a valid model file ({e})') from None
-    except Exception as e:  # zipfile.BadZipFile, EOFError, OSError, ...
-        raise ModelFileError(f'model file {path} is corrupt or not an .npz file ({type(e).__name__}: {e})') from None
-    return arrays
-
-
-def model_arrays(path, expected=None):
-    """(kind, arrays) of a model file: 'sampling6x' (the article's model; also files from before kinds
-    were recorded) or 'affine3x'. Refuses a snapshot, and a kind other than `expected` when given."""
-    arrays = read_arrays(path)
-    if is_article_snapshot(arrays):
-        raise ModelFileError(f'{path} is a snapshot written by the article\'s own code; convert it to a model file '
-                             f'with: python tools/convert_model.py {path} NEW.npz')
-    if any(key.startswith('updater/') for key in arrays):
-        beside = os.path.join(os.path.dirname(path), 'model.npz')
-        raise ModelFileError(f'{path} is a training snapshot (for train.py -r), not a model file; use {beside}, '
-                             'which train.py writes beside it every epoch')
-    kind = arrays.pop('model', numpy.array('sampling6x'))
-    if kind.shape != () or str(kind) not in ('sampling6x', 'affine3x'):
-        raise ModelFileError(f'model file {path} records an unknown model {kind.tolist()!r}')
-    if expected and str(kind) != expected:
-        raise ModelFileError(f'model file {path} holds the {kind} model (train.py --model {kind}); this takes '
-                             f'{expected} models only')
-    return str(kind), arrays
-
-
-def load_model(path, decoder_class=SamplingDecoder):
-    """A SamplingVAE from a file written by save_model."""
-    _, arrays = model_arrays(path, 'sampling6x')
-    if 'n_latent' not in arrays or arrays['n_latent'].shape != () or arrays['n_latent'].dtype.kind not in 'iu':
-        raise ModelFileError(f'model file {path} does not record its latent size (not written by train.py?)')
-    if 'decoder/linear1/W' in arrays:
-        check_coordinates(arrays.get('coordinates'), f'model file {path}', 'it cannot be used')
-    n_in, centers = arrays.pop('n_in', numpy.array(784)), arrays.pop('centers', numpy.array(False))
-    if n_in.shape != () or n_in.dtype.kind not in 'iu' or int(numpy.sqrt(n_in)) ** 2 != n_in or centers.dtype != bool:
-        raise ModelFileError(f'model file {path} has a malformed input size or grid flag')
-    footprint, free_bits = arrays.pop('footprint', numpy.array(1)), arrays.pop('free_bits', numpy.array(0.0))
-    if footprint.shape != () or footprint.dtype.kind not in 'iu' or footprint < 1 or (footprint > 1 and not centers) \
-            or free_bits.shape != () or free_bits.dtype.kind != 'f' or not free_bits >= 0:
-        raise ModelFileError(f'model file {path} has a malformed footprint or free-bits setting')
-    model = SamplingVAE(int(arrays.pop('n_latent')), n_in=int(n_in), centers=bool(centers), decoder_class=decoder_class,
-                        footprint=int(footprint), free_bits=float(free_bits))
-    try:
-        chainer.serializers.NpzDeserializer(arrays).load(model)
-    except (KeyError, ValueError, TypeError) as e:
-        raise ModelFileError(f'model file {path} does not match a SamplingVAE with n_latent={model.n_latent} '
-                             f'({type(e).__name__}: {e})') from None
-    return model
-
-
-def is_article_snapshot(names):
-    """Whether arrays of these names are a snapshot of the article's own train.py (tmagara/sampling-autoencoder):
-    its SamplingVAE names the encoder's heads e3a and e3b; its affine3x records no coordinate order."""
-    return ('updater/model:main/e3a/W' in names or
-            ('updater/model:main/e5_affine/W' in names and 'updater/model:main/coordinates' not in names))
-
-
-def check_coordinates(recorded, what, remedy):
-    """Refuse parameters of f that take their coordinates in another order than the article's."""
-    if recorded is None:
-        raise ModelFileError(f'{what} is from an earlier version whose decoder took (column, row) coordinates, '
-                             f'not the article\'s (row, column); {remedy}')
-    if recorded.shape != () or recorded.dtype.kind != 'U' or str(recorded) != COORDINATES:
-        raise ModelFileError(f'{what} records an unknown coordinate order {recorded!r}')

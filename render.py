@@ -13,7 +13,7 @@ article_50_epochs) unless -o says otherwise.
 """
 import os
 
-from svae import compat  # noqa: F401  (before numpy and chainer: see svae/compat.py)
+import svae
 import numpy
 
 
@@ -22,7 +22,10 @@ from svae import data
 from svae import figures
 from svae import files
 from affine_model import given_pose, latents_and_poses, pose_removed
-from model import latent_means, render
+from model import latent_means
+from rendering import render
+import model_files
+import fast_decoder
 
 IMAGE_BYTES_PER_PIXEL = 24  # render, upscaled original and both grid halves in float32, then index and RGB bytes
 # Flags that only one mode reads, with their defaults: given to another mode they are refused, not ignored.
@@ -202,7 +205,7 @@ def run(args):
     path = cli.model_path(args.model)
     out = args.out or default_output(args, path)
     cli.check_output_file(out, ('.gif',) if args.interpolate else ('.png',))
-    model = cli.load_any_model(path, cli.decoder_class(args.decoder, device))
+    model = model_files.load_any_model(path, fast_decoder.decoder_class(args.decoder, device))
     if model.kind == 'affine3x' and args.decoder == 'fast':
         raise cli.UsageError(f'--decoder applies to the article\'s model only; {path} holds an affine3x model')
     if model.kind != 'affine3x' and args.pose != 'encoded':

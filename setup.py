@@ -1,6 +1,6 @@
-"""pip install -e . installs the dependencies only: the code runs from its checkout, as nanoGPT's does, so
-no module of ours (model, train, svae, ...) lands in site-packages. Chainer 7.8.1's own build needs
-PIP_CONSTRAINT=constraints.txt (README)."""
+"""pip install -e . installs the dependencies and makes the checkout's modules (the model, its files, rendering,
+the fast decoder and the svae helpers) importable from anywhere; the scripts run from the checkout, as
+nanoGPT's do. Chainer 7.8.1's own build needs PIP_CONSTRAINT=constraints.txt (README)."""
 from setuptools import setup
 
 setup(
@@ -8,10 +8,10 @@ setup(
     version='0.1.0',
     description='Resolution-independent image representation with a neural network: a sampling VAE on MNIST',
     license='MIT',
-    py_modules=[],
-    packages=[],
+    py_modules=['model', 'affine_model', 'fast_decoder', 'model_files', 'rendering'],
+    packages=['svae'],
     python_requires='>=3.9',  # a GPU: >= 3.10, which CuPy 14 needs
-    # threadpoolctl: holds the BLAS to one thread while each core trains on its own blocks (svae/fastpath.py)
+    # threadpoolctl: holds the BLAS to one thread while each core trains on its own blocks (svae/fast_decoder.py)
     install_requires=['chainer==7.8.1', 'numpy', 'matplotlib', 'threadpoolctl'],
     extras_require={
         # [ctk]: the CUDA libraries from pip, so that an NVIDIA driver is all the machine needs

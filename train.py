@@ -13,7 +13,7 @@ import shutil
 import sys
 import zipfile
 
-from svae import compat  # noqa: F401  (before numpy and chainer: see svae/compat.py)
+import svae
 import numpy
 
 import chainer
@@ -22,12 +22,13 @@ from chainer.training import extensions
 
 from svae import cli
 from svae import data
-from svae import fastpath
+import fast_decoder
 from svae import figures
 from svae.files import WriteError, atomic_path, remove_temporary_files
 from affine_model import AffineSamplingVAE, latents_and_poses, pose_removed, warm_up_factor
-from model import (SamplingDecoder, SamplingVAE, ModelFileError, check_coordinates, is_article_snapshot, latent_means,
-                   render, save_model)
+from model import latent_means, SamplingDecoder, SamplingVAE
+from model_files import check_coordinates, is_article_snapshot, ModelFileError, save_model
+from rendering import render
 
 FIGURE_DIGITS = data.ARTICLE_DIGITS[50]  # the published epoch-50 figure's test digits, in its order, every epoch
 
@@ -91,8 +92,9 @@ def parse_args(argv=None):
     return args
 
 
-class NonFiniteLoss(Exception):
-    pass
+class NonFiniteLoss(svae.Error):
+    """The loss became NaN or infinite; training stopped before a snapshot or model file held it."""
+    status = 1
 
 
 class StopOnNonfiniteLoss(training.Extension):
@@ -374,7 +376,7 @@ def build_trainer(args, device):
     if args.model == 'affine3x':
         model, fast = AffineSamplingVAE(args.dimz), False
     else:
-        decoder_class = cli.decoder_class(args.decoder, device)
+        decoder_class = fast_decoder.decoder_class(args.decoder, device)
         fast = decoder_class is not SamplingDecoder
         model = SamplingVAE(args.dimz, n_in=args.train_size ** 2, centers=args.grid == 'center',
                             decoder_class=decoder_class, footprint=args.footprint, free_bits=args.free_bits)
@@ -420,26 +422,24 @@ def main(argv=None):
     args = parse_args(argv)
     prog = 'train.py'
     try:
-        with cli.one_line_errors(prog):
+        with cli.one_line_errors(prog):  # svae.Error, NonFiniteLoss among them: one line and its status
             device = cli.device_for(args.gpu)
             if args.tf32:
                 os.environ['CUPY_TF32'] = '1'  # CuPy reads it at its first float32 matrix product
             numpy.random.seed(args.seed)  # shuffling, binarisation and z noise on CPU
-            if device.xp is not numpy:  # pragma: no mutate (GPU only)
-                device.xp.random.seed(args.seed)  # pragma: no mutate (GPU only)
+            if device.xp is not numpy:
+                device.xp.random.seed(args.seed)
             trainer = build_trainer(args, device)
             if not (args.resume and resume(trainer, args.resume, args.out)):
                 start_afresh(args.out, args.force)
             cli.writable_directory(args.out)  # after the checks above, so that a refused run leaves no new directory
             remove_interrupted_writes(args.out)
             try:
-                with fastpath.training_threads(trainer.updater.get_optimizer('main').target):
+                with fast_decoder.training_threads(trainer.updater.get_optimizer('main').target):
                     trainer.run(show_loop_exception_msg=False)
             except OSError as e:  # Chainer's snapshot and log writers, which write to a temporary directory first
                 raise WriteError(f'cannot write in {args.out} ({e.strerror or e}); the files written before are '
                                  'intact: resume with -r auto once it can be written') from None
-    except NonFiniteLoss as e:
-        cli.fail(prog, str(e), status=1)
     except KeyboardInterrupt:
         cli.fail(prog, 'interrupted; resume with -r auto', status=130)
     print(f'model saved to {os.path.join(args.out, "model.npz")}')

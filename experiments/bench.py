@@ -23,16 +23,17 @@ import time
 import tracemalloc
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout: model.py, svae/
-from svae import compat  # noqa: F401  (before numpy and chainer: see svae/compat.py)
+import svae
 import numpy
 
 import chainer
 
 from svae import cli
 from svae import data
-from svae import fastpath
-from svae.fastpath import FastSamplingDecoder
-from model import SamplingDecoder, SamplingVAE, latent_means, render
+import fast_decoder
+from fast_decoder import FastSamplingDecoder
+from model import latent_means, SamplingDecoder, SamplingVAE
+from rendering import render
 
 POINTS = 28 * 28
 UNITS = (256, 256, 256)
@@ -64,13 +65,13 @@ def sgemm_gflops(xp, rows=50176, size=256, repeats=10):
 
 
 def blocked_sgemm_gflops(images=64, size=256, repeats=10):
-    """sgemm_gflops's product on the CPU as the fast path multiplies: rows in blocks of fastpath.BLOCK_ROWS, each
+    """sgemm_gflops's product on the CPU as the fast path multiplies: rows in blocks of fast_decoder.BLOCK_ROWS, each
     core its own blocks with a one-thread BLAS (on some CPUs faster than the BLAS's own threads)."""
     a = numpy.random.rand(images * POINTS, size).astype(numpy.float32)
     b = numpy.random.rand(size, size).astype(numpy.float32)
     out = numpy.empty_like(a)
-    blocks = fastpath._row_blocks(images, POINTS)
-    workers = fastpath._workers(len(blocks))
+    blocks = fast_decoder._row_blocks(images, POINTS)
+    workers = fast_decoder._workers(len(blocks))
 
     def multiply(k, image, lo, hi):
         rows = slice(image * POINTS + lo, image * POINTS + hi)
@@ -78,7 +79,7 @@ def blocked_sgemm_gflops(images=64, size=256, repeats=10):
     best = float('inf')
     for _ in range(repeats):
         start = time.perf_counter()
-        fastpath._each_block(blocks, workers, multiply)
+        fast_decoder._each_block(blocks, workers, multiply)
         best = min(best, time.perf_counter() - start)
     return 2 * len(a) * size * size / best / 1e9
 
@@ -119,7 +120,7 @@ def train_throughput(x_train, device, batchsize, fast, warmup, rounds, iteration
     steps_per_sample = 1 if each_step else iterations
     throughputs = []
     for round_ in range(rounds):
-        with fastpath.training_threads(updater.get_optimizer('main').target):  # as train.py runs its trainer
+        with fast_decoder.training_threads(updater.get_optimizer('main').target):  # as train.py runs its trainer
             for _ in range(warmup if round_ == 0 else 1):  # untimed: the first steps, then one after the sgemm
                 updater.update()
             for _ in range(iterations // steps_per_sample):

@@ -3,7 +3,7 @@
     python experiments/bench_blocks.py
 
 - the decoder's six 256x256 products of a step: as whole-batch products (the BLAS's own threads), and in
-  blocks of fastpath.BLOCK_ROWS rows, each core its own blocks with a one-thread BLAS;
+  blocks of fast_decoder.BLOCK_ROWS rows, each core its own blocks with a one-thread BLAS;
 - the decoder with its Bernoulli NLL, forward and backward: the whole-grid Function and F.bernoulli_nll,
   against FusedBernoulliNLL;
 - a whole training step on the fast path, with and without the BLAS held to one thread;
@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout: model.py, svae/
-from svae import compat  # noqa: F401  (before numpy and chainer: see svae/compat.py)
+import svae
 import numpy
 
 import chainer
@@ -24,7 +24,7 @@ import threadpoolctl
 
 from svae import cli
 from svae import data
-from svae import fastpath
+import fast_decoder
 from model import SamplingVAE
 
 BATCH, POINTS, UNITS = 64, 28 * 28, 256
@@ -45,8 +45,8 @@ def products(repeats):
     a = rng.rand(BATCH * POINTS, UNITS).astype(numpy.float32)
     w = rng.rand(UNITS, UNITS).astype(numpy.float32)
     out = numpy.empty_like(a)
-    blocks = fastpath._row_blocks(BATCH, POINTS)
-    workers = fastpath._workers(len(blocks))
+    blocks = fast_decoder._row_blocks(BATCH, POINTS)
+    workers = fast_decoder._workers(len(blocks))
 
     def whole():
         for _ in range(6):
@@ -57,13 +57,13 @@ def products(repeats):
             rows = slice(i * POINTS + lo, i * POINTS + hi)
             for _ in range(6):
                 numpy.matmul(a[rows], w, out=out[rows])
-        fastpath._each_block(blocks, workers, step)
+        fast_decoder._each_block(blocks, workers, step)
     return best_ms(whole, repeats), best_ms(in_blocks, repeats)
 
 
 def decoder_with_nll(repeats):
     numpy.random.seed(0)
-    decoder = fastpath.FastSamplingDecoder(8)
+    decoder = fast_decoder.FastSamplingDecoder(8)
     rng = numpy.random.RandomState(0)
     z = rng.randn(BATCH, 8).astype(numpy.float32)
     x = data.load_mnist('train')[0][:BATCH]
@@ -81,19 +81,19 @@ def decoder_with_nll(repeats):
 
 def training_step(repeats):
     numpy.random.seed(0)
-    model = SamplingVAE(8, decoder_class=fastpath.FastSamplingDecoder)
+    model = SamplingVAE(8, decoder_class=fast_decoder.FastSamplingDecoder)
     optimizer = chainer.optimizers.Adam()
     optimizer.setup(model)
     iterator = chainer.iterators.SerialIterator(data.load_mnist('train')[0], BATCH)
     updater = chainer.training.updaters.StandardUpdater(iterator, optimizer)
     free = best_ms(updater.update, repeats)
-    with fastpath.training_threads(model):
+    with fast_decoder.training_threads(model):
         held = best_ms(updater.update, repeats)
     return free, held
 
 
 def relu(repeats):
-    a = numpy.random.RandomState(0).randn(fastpath.BLOCK_ROWS, UNITS).astype(numpy.float32)
+    a = numpy.random.RandomState(0).randn(fast_decoder.BLOCK_ROWS, UNITS).astype(numpy.float32)
     out, zeros = numpy.empty_like(a), numpy.zeros(UNITS, numpy.float32)
     times = [best_ms(lambda: [numpy.maximum(a, against, out=out) for _ in range(100)], repeats) / 100
              for against in (0, zeros)]
@@ -105,14 +105,14 @@ def main(argv=None):
     parser.add_argument('--repeats', type=cli.positive_int, default=5, help='measurements of each, the best taken (default 5)')
     args = parser.parse_args(argv)
     whole, blocks = products(args.repeats)
-    print(f'six 256x256 products of a step: whole batch {whole:.0f} ms; in blocks of {fastpath.BLOCK_ROWS} rows, '
+    print(f'six 256x256 products of a step: whole batch {whole:.0f} ms; in blocks of {fast_decoder.BLOCK_ROWS} rows, '
           f'one core each {blocks:.0f} ms')
     unfused, fused = decoder_with_nll(args.repeats)
     print(f'decoder + Bernoulli NLL, forward and backward: whole grid {unfused:.0f} ms; fused {fused:.0f} ms')
     free, held = training_step(args.repeats)
     print(f'training step, fast path: BLAS threads free {free:.0f} ms; held to one thread {held:.0f} ms')
     scalar, row = relu(args.repeats)
-    print(f'ReLU of {fastpath.BLOCK_ROWS} x {UNITS} floats: against 0 {1e3 * scalar:.1f} us; '
+    print(f'ReLU of {fast_decoder.BLOCK_ROWS} x {UNITS} floats: against 0 {1e3 * scalar:.1f} us; '
           f'against a row of zeros {1e3 * row:.1f} us')
 
 

@@ -1,7 +1,7 @@
-"""Two versions of svae/fastpath.py compared in paired training steps, on the CPU, at batch 64:
+"""Two versions of svae/fast_decoder.py compared in paired training steps, on the CPU, at batch 64:
 
     git show e860046:svae/fastpath.py > /tmp/fastpath_before.py
-    python experiments/bench_pair.py /tmp/fastpath_before.py svae/fastpath.py
+    python experiments/bench_pair.py /tmp/fastpath_before.py fast_decoder.py
 
 Both models (the same weights) train in one process, one step of A and one of B in turn (the order swapped
 every pair), so that both see the same phases of other load; the median of B's step time over A's, pair by
@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout: model.py, svae/
-from svae import compat  # noqa: F401  (before numpy and chainer: see svae/compat.py)
+import svae
 import numpy
 
 import chainer
@@ -23,12 +23,13 @@ import chainer
 from svae import cli
 from svae import data
 from model import SamplingVAE
+import fast_decoder
 
 
 def load_fastpath(path, name):
-    """A copy of svae/fastpath.py from any file, as a module of its own."""
+    """A copy of svae/fast_decoder.py from any file, as a module of its own."""
     if not os.path.isfile(path):
-        raise cli.UsageError(f'{path}: no such file (a copy of svae/fastpath.py)')
+        raise cli.UsageError(f'{path}: no such file (a copy of svae/fast_decoder.py)')
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     try:
@@ -36,13 +37,13 @@ def load_fastpath(path, name):
     except (SyntaxError, ImportError) as e:
         raise cli.UsageError(f'{path}: cannot be loaded ({e})')
     if not hasattr(module, 'FastSamplingDecoder'):
-        raise cli.UsageError(f'{path}: not a copy of svae/fastpath.py (no FastSamplingDecoder)')
+        raise cli.UsageError(f'{path}: not a copy of svae/fast_decoder.py (no FastSamplingDecoder)')
     return module
 
 
 def make_updater(fastpath, x_train, batchsize):
     numpy.random.seed(0)
-    model = SamplingVAE(8, decoder_class=fastpath.FastSamplingDecoder)
+    model = SamplingVAE(8, decoder_class=fast_decoder.FastSamplingDecoder)
     optimizer = chainer.optimizers.Adam()
     optimizer.setup(model)
     return chainer.training.updaters.StandardUpdater(chainer.iterators.SerialIterator(x_train, batchsize), optimizer)
@@ -73,9 +74,9 @@ def report(names, times):
 
 
 def main(argv=None):
-    parser = cli.ArgumentParser(prog='bench_pair.py', description='Paired training steps of two fastpath.py files')
-    parser.add_argument('a', metavar='A', help='a copy of svae/fastpath.py (the reference)')
-    parser.add_argument('b', metavar='B', help='another copy of svae/fastpath.py')
+    parser = cli.ArgumentParser(prog='bench_pair.py', description='Paired training steps of two fast_decoder.py files')
+    parser.add_argument('a', metavar='A', help='a copy of svae/fast_decoder.py (the reference)')
+    parser.add_argument('b', metavar='B', help='another copy of svae/fast_decoder.py')
     parser.add_argument('--pairs', type=cli.positive_int, default=40, help='timed pairs of steps')
     parser.add_argument('--batchsize', '-b', type=cli.positive_int, default=64, help='images per step')
     args = parser.parse_args(argv)

@@ -14,11 +14,12 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout: model.py, svae/
-from svae import ROOT, compat  # noqa: F401  (compat before numpy and chainer: see svae/compat.py)
+from svae import ROOT
 import numpy
 
 from svae import cli
-from model import load_model, render
+from model_files import load_model
+from rendering import render
 
 FLAGS = ('--headless', '--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--window-size=1000,760')
 

@@ -14,7 +14,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout: model.py, svae/
-from svae import compat  # noqa: F401  (before numpy and chainer: see svae/compat.py)
+import svae
 import numpy
 
 import chainer
@@ -23,7 +23,9 @@ from svae import cli
 from svae import data
 from svae import figures
 from svae.measure import psnr
-from model import binarize, latent_means, load_model, render
+from model import binarize, latent_means
+from model_files import load_model
+from rendering import render
 
 SIZE = 168  # the published cells: 28x28 digits rendered at 6x
 

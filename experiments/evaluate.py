@@ -18,7 +18,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout: model.py, svae/
-from svae import ROOT, compat  # noqa: F401  (compat before numpy and chainer: see svae/compat.py)
+from svae import ROOT
 import numpy
 
 import chainer
@@ -28,8 +28,11 @@ from svae import cli
 from svae import data
 from svae import figures
 from svae.files import write_text
-from svae.measure import EPS, RESAMPLERS, bernoulli_nll, model_render, psnr, resize
-from model import binarize, load_model
+from rendering import model_render
+from svae.measure import bernoulli_nll, EPS, psnr, RESAMPLERS, resize
+from model import binarize
+from model_files import load_model
+import fast_decoder
 
 
 def parse_args(argv=None):
@@ -153,8 +156,8 @@ def main(argv=None):
         if args.train_missing:
             train_missing(args)
         paths = {2: os.path.join(args.runs, 'size14', 'model.npz'), 4: os.path.join(args.runs, 'size7', 'model.npz')}
-        models = {factor: load_model(path, cli.decoder_class(None, device)) for factor, path in paths.items()}
-        model28 = load_model(args.model, cli.decoder_class(None, device))
+        models = {factor: load_model(path, fast_decoder.decoder_class(None, device)) for factor, path in paths.items()}
+        model28 = load_model(args.model, fast_decoder.decoder_class(None, device))
         for m in (*models.values(), model28):
             m.to_device(device)
         truth = data.load_mnist('test')[0][:args.n, 0]

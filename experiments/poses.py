@@ -7,15 +7,16 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout: model.py, svae/
-from svae import compat  # noqa: F401  (before numpy and chainer: see svae/compat.py)
+import svae
 import numpy
 
 from svae import cli
 from svae import data
 from svae import figures
 from svae.files import write_text
-from affine_model import latents_and_poses, load_affine_model, pose_removed
-from model import render
+from affine_model import latents_and_poses, pose_removed
+from model_files import load_affine_model
+from rendering import render
 
 SHOWN = 8  # the digits of the smallest and of the largest rotation angles in the figure
 

@@ -19,7 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout: model.py, svae/
-from svae import ROOT, compat  # noqa: F401  (compat before numpy and chainer: see svae/compat.py)
+from svae import ROOT
 import numpy
 
 import chainer
@@ -29,8 +29,10 @@ from svae import cli
 from svae import data
 from svae import figures
 from svae.files import write_text
-from svae.measure import RESAMPLERS, bernoulli_nll, model_render, psnr, resize
-from model import load_model
+from rendering import model_render
+from svae.measure import bernoulli_nll, psnr, RESAMPLERS, resize
+from model_files import load_model
+import fast_decoder
 
 def parse_args(argv=None):
     parser = cli.ArgumentParser(prog='sweep.py', description=__doc__.split('\n')[0])
@@ -103,7 +105,7 @@ def rows_for(args, device, truth, low):
     rows = {}
     for name, _ in configurations(args):
         path = os.path.join(args.runs, name, 'model.npz')
-        model = load_model(path, cli.decoder_class(None, device))
+        model = load_model(path, fast_decoder.decoder_class(None, device))
         if model.n_in != args.train_size ** 2:
             raise cli.UsageError(f'{path} was trained on {model.n_in} input pixels, not '
                                  f'{args.train_size}x{args.train_size} (--train-size {args.train_size})')

@@ -8,14 +8,10 @@ import subprocess
 import sys
 import tempfile
 
-from svae import ROOT, compat  # noqa: F401  (compat before numpy and chainer: see svae/compat.py)
+import svae
+from svae import ROOT
 import chainer
 import numpy
-
-from svae import data, fastpath
-import affine_model
-from svae.files import WriteError
-import model
 
 # The pretrained model committed with the checkout: the article's run (results/README.md).
 PRETRAINED = os.path.join(ROOT, 'results', 'article_50_epochs', 'model.npz')
@@ -23,7 +19,7 @@ PRETRAINED = os.path.join(ROOT, 'results', 'article_50_epochs', 'model.npz')
 DEFAULT_MODELS = (os.path.join('result', 'model.npz'), PRETRAINED)
 
 
-class UsageError(Exception):
+class UsageError(svae.Error):
     """A mistake of the user's; main() prints it as one line and exits with status 2."""
 
 
@@ -41,20 +37,13 @@ def fail(prog, message, status=2):
 
 @contextlib.contextmanager
 def one_line_errors(prog, hint=''):
-    """The one place where a user's mistake, a missing or corrupt file or a failed write ends a script:
-    one line on stderr and exit status 2 (`hint` appended), 1 for a failed write, never a traceback."""
+    """Where each script's main ends on what went wrong: a user's mistake, a missing or corrupt file, a
+    failed write (svae.Error and its kinds) is one line on stderr and the error's exit status (2, or 1
+    for a failed write), never a traceback. `hint` follows the message of a mistake or a missing file."""
     try:
         yield
-    except (UsageError, data.DataFileError, model.ModelFileError) as e:
-        fail(prog, str(e) + hint)
-    except WriteError as e:
-        fail(prog, str(e), status=1)
-
-
-def load_any_model(path, decoder_class):
-    """The model a file holds, of either kind: the article's (with `decoder_class`) or affine3x."""
-    kind, _ = model.model_arrays(path)
-    return affine_model.load_affine_model(path) if kind == 'affine3x' else model.load_model(path, decoder_class)
+    except svae.Error as e:
+        fail(prog, str(e) + (hint if e.status == 2 else ''), status=e.status)
 
 
 def model_path(given):
@@ -158,16 +147,8 @@ def add_device_flag(parser):
 
 def add_decoder_flag(parser):
     parser.add_argument('--decoder', choices=('fast', 'faithful'), default=None,
-                        help="faithful: the article's decoder code literally; fast: fastpath.py, the same function "
+                        help="faithful: the article's decoder code literally; fast: fast_decoder.py, the same function "
                              "(default: fast on CPU, faithful on GPU until the fast path is verified on one)")
-
-
-def decoder_class(choice, device):
-    """The decoder for --decoder, defaulting to the fast path on the CPU only (where
-    tests/test_fastpath.py has run)."""
-    if choice == 'fast' or (choice is None and device.xp is numpy):
-        return fastpath.FastSamplingDecoder
-    return model.SamplingDecoder
 
 
 def device_for(gpu):

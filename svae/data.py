@@ -2,7 +2,8 @@
 import hashlib
 import os
 
-from svae import ROOT, compat  # noqa: F401  (compat before numpy and chainer: see svae/compat.py)
+import svae
+from svae import ROOT
 import numpy
 
 MNIST_PATH = os.path.join(ROOT, 'data', 'mnist.npz')
@@ -18,7 +19,7 @@ ARTICLE_DIGITS = {
 }
 
 
-class DataFileError(Exception):
+class DataFileError(svae.Error):
     """The data file is missing or corrupt; the message says which in one line."""
 
 

@@ -4,12 +4,15 @@ import contextlib
 import glob
 import os
 
+import svae
+
 
 TEMPORARY_MARK = '.tmp'  # atomic_path's temporary files are .NAME.PID.tmp.EXT
 
 
-class WriteError(Exception):
+class WriteError(svae.Error):
     """A file that could not be written; the message names it and says why, in one line."""
+    status = 1
 
 
 @contextlib.contextmanager

@@ -1,12 +1,9 @@
-"""What the experiments measure with: PSNR, the clipped Bernoulli NLL, interpolation baselines and the
-model's renders in batches (experiments/evaluate.py, sweep.py, compare_article.py)."""
+"""What the experiments measure with: PSNR, the clipped Bernoulli NLL and interpolation baselines
+(experiments/evaluate.py, sweep.py, compare_article.py)."""
 import functools
 
-from svae import compat  # noqa: F401  (before numpy and chainer: see svae/compat.py)
 import numpy
 from PIL import Image
-
-from model import latent_means, render
 
 EPS = 1e-3  # probabilities are clipped to [EPS, 1 - EPS] for the NLL, so exact 0s of an interpolation stay finite
 
@@ -68,9 +65,3 @@ RESAMPLERS = {'nearest': functools.partial(pillow, method=Image.NEAREST),
 def resize(images, size, method):
     """(N, h, w) -> (N, size, size) float32 in [0, 1] by one of RESAMPLERS."""
     return numpy.clip(RESAMPLERS[method](images, size), 0.0, 1.0).astype(numpy.float32)
-
-
-def model_render(model, x, size, batch=256):
-    """The model's probabilities at size x size for images x (encoded at z = mu), on the model's grid."""
-    return numpy.concatenate([render(model.decoder, latent_means(model, x[i:i + batch]), size, size,
-                                     centers=model.centers)[:, 0] for i in range(0, len(x), batch)])

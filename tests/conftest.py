@@ -1,13 +1,10 @@
 import os
-import sys
+
+import svae
+import chainer
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# the checkout's root (model.py, train.py, render.py, svae/) and the script folders, as the scripts see them
-sys.path[:0] = [ROOT, os.path.join(ROOT, 'experiments'), os.path.join(ROOT, 'tools')]
-
-from svae import compat  # noqa: E402,F401
-import chainer  # noqa: E402
-import pytest  # noqa: E402
 
 
 def _cupy_gpu():

@@ -6,15 +6,17 @@ import os
 import numpy
 import pytest
 
-from svae import compat  # noqa: F401
+import svae
 import chainer
 from chainer import gradient_check
 
 import affine_model
 import render
 import train
-from affine_model import AffineSamplingVAE, given_pose, load_affine_model, map_points, pose_removed, warm_up_factor
-from model import ModelFileError, SamplingVAE, save_model
+from affine_model import AffineSamplingVAE, given_pose, map_points, pose_removed, warm_up_factor
+from model_files import load_affine_model
+from model import SamplingVAE
+from model_files import ModelFileError, save_model
 
 
 def numpy_mlp(decoder, h):
@@ -161,7 +163,7 @@ def test_a_tiny_affine_run_writes_its_figure_log_and_model(affine_run, capsys):
     import json
     import matplotlib.image
     from svae import data, figures
-    from model import render as render_points
+    from rendering import render as render_points
     with open(affine_run / 'log') as f:
         log = json.load(f)
     assert [e['epoch'] for e in log] == [1, 2]
@@ -190,7 +192,7 @@ def test_resume_refuses_a_snapshot_of_the_other_model(affine_run, capsys):
 
 
 def test_render_draws_an_affine_model_with_its_pose_without_and_with_a_given_one(affine_run, tmp_path, capsys):
-    from model import render as render_points
+    from rendering import render as render_points
     from svae import data
     model = load_affine_model(str(affine_run / 'model.npz'))
     model.e5_affine.b.array[:] = [0.2, 0.6, 0.3, -0.2]  # a pose that differs from the identity

@@ -4,18 +4,15 @@ The article: u = linspace(-1, 1, H) runs down the rows (axis 2), v = linspace(-1
 columns (axis 3), and the decoder's input for the pixel in row i, column j is (u_i, v_j, z1..zn).
 The reference below is plain loops in float64 over that statement; it uses none of our code.
 """
-import os
-import sys
-
+import svae
 import numpy
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # when run as a script
-from svae import compat  # noqa: E402,F401
-import chainer  # noqa: E402
+import chainer
 
-from svae.fastpath import FastSamplingDecoder
-from model import SamplingDecoder, render
+from fast_decoder import FastSamplingDecoder
+from model import SamplingDecoder
+from rendering import render
 
 DECODERS = [SamplingDecoder, FastSamplingDecoder]
 

@@ -128,14 +128,14 @@ def test_paired_steps_alternate_the_order_and_report_the_median_ratio_pair_by_pa
 
 def test_paired_steps_of_the_same_file_end_to_end(capsys):
     import bench_pair
-    fastpath = os.path.join(os.path.dirname(bench.__file__), '..', 'svae', 'fastpath.py')
+    fastpath = os.path.join(os.path.dirname(bench.__file__), '..', 'fast_decoder.py')
     bench_pair.main([fastpath, fastpath, '--pairs', '2', '-b', '2'])
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 3 and out[2].startswith('B / A, pair by pair: median ') and out[2].endswith('(2 pairs)')
 
 
 @pytest.mark.parametrize('content,message', [(None, 'no such file'), ('x = (', 'cannot be loaded'),
-                                             ('x = 1', 'not a copy of svae/fastpath.py')])
+                                             ('x = 1', 'not a copy of svae/fast_decoder.py')])
 def test_paired_steps_of_a_file_that_is_no_fastpath_is_one_line(tmp_path, capsys, content, message):
     import bench_pair
     path = tmp_path / 'other.py'

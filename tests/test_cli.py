@@ -9,18 +9,20 @@ import sys
 import numpy
 import pytest
 
-from svae import compat  # noqa: F401
+import svae
 import chainer
 
 import convert_model
 from svae import data
-from experiments import evaluate  # as mutmut names it (experiments.evaluate)
+import evaluate
 import export_web
 import render
 from svae import cli
 import train
 from conftest import HAVE_GPU, ROOT
-from model import SamplingVAE, save_model
+from model import SamplingVAE
+from model_files import save_model
+import fast_decoder
 
 
 class CreatesFileWhenUnpickled:
@@ -166,12 +168,10 @@ def test_a_real_process_prints_no_traceback(model_files):
 
 
 def test_decoder_choice():
-    from svae import cli
-    from svae import fastpath
     import model
     cpu = chainer.get_device('@numpy')
-    assert cli.decoder_class(None, cpu) is cli.decoder_class('fast', cpu) is fastpath.FastSamplingDecoder
-    assert cli.decoder_class('faithful', cpu) is model.SamplingDecoder
+    assert fast_decoder.decoder_class(None, cpu) is fast_decoder.decoder_class('fast', cpu) is fast_decoder.FastSamplingDecoder
+    assert fast_decoder.decoder_class('faithful', cpu) is model.SamplingDecoder
 
 
 def test_a_python_without_the_environment_gets_one_line():

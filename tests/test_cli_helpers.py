@@ -10,12 +10,13 @@ import types
 import numpy
 import pytest
 
-from svae import compat  # noqa: F401
+import svae
 import chainer
 
 from svae import cli
-from svae import fastpath
+import fast_decoder
 import model
+import model_files
 
 
 def type_error(check, text):
@@ -69,12 +70,12 @@ def test_load_any_model_reads_either_kind_with_the_decoder_asked(tmp_path):
     article, affine = model.SamplingVAE(3), AffineSamplingVAE(2)
     affine.e5_affine.b.array[:] = [0.2, 0.6, 0.3, -0.2]  # not the initial pose, so a fresh model would differ
     for m, name in ((article, 'article.npz'), (affine, 'affine.npz')):
-        model.save_model(m, str(tmp_path / name))
-    for decoder in (fastpath.FastSamplingDecoder, model.SamplingDecoder):
-        loaded = cli.load_any_model(str(tmp_path / 'article.npz'), decoder)
+        model_files.save_model(m, str(tmp_path / name))
+    for decoder in (fast_decoder.FastSamplingDecoder, model.SamplingDecoder):
+        loaded = model_files.load_any_model(str(tmp_path / 'article.npz'), decoder)
         assert type(loaded.decoder) is decoder and loaded.n_latent == 3
         numpy.testing.assert_array_equal(loaded.decoder.linear2.W.array, article.decoder.linear2.W.array)
-    loaded = cli.load_any_model(str(tmp_path / 'affine.npz'), fastpath.FastSamplingDecoder)
+    loaded = model_files.load_any_model(str(tmp_path / 'affine.npz'), fast_decoder.FastSamplingDecoder)
     assert type(loaded) is AffineSamplingVAE and loaded.n_latent == 2
     numpy.testing.assert_array_equal(loaded.e5_affine.b.array, affine.e5_affine.b.array)
 
@@ -172,12 +173,12 @@ def test_device_for_the_cpu_and_each_missing_gpu(monkeypatch):
 def test_decoder_class_for_every_choice_and_device():
     cpu = chainer.get_device('@numpy')
     gpu = types.SimpleNamespace(xp=object())  # anything whose array module is not NumPy
-    assert cli.decoder_class(None, cpu) is fastpath.FastSamplingDecoder
-    assert cli.decoder_class('fast', cpu) is fastpath.FastSamplingDecoder
-    assert cli.decoder_class('faithful', cpu) is model.SamplingDecoder
-    assert cli.decoder_class(None, gpu) is model.SamplingDecoder
-    assert cli.decoder_class('fast', gpu) is fastpath.FastSamplingDecoder
-    assert cli.decoder_class('faithful', gpu) is model.SamplingDecoder
+    assert fast_decoder.decoder_class(None, cpu) is fast_decoder.FastSamplingDecoder
+    assert fast_decoder.decoder_class('fast', cpu) is fast_decoder.FastSamplingDecoder
+    assert fast_decoder.decoder_class('faithful', cpu) is model.SamplingDecoder
+    assert fast_decoder.decoder_class(None, gpu) is model.SamplingDecoder
+    assert fast_decoder.decoder_class('fast', gpu) is fast_decoder.FastSamplingDecoder
+    assert fast_decoder.decoder_class('faithful', gpu) is model.SamplingDecoder
 
 
 def test_available_memory_reads_memavailable():

@@ -5,13 +5,15 @@ import os
 import numpy
 import pytest
 
-from svae import compat  # noqa: F401
+import svae
 
 import convert_model
 import render
 import train
-from affine_model import AffineSamplingVAE, load_affine_model, warm_up_factor
-from model import SamplingVAE, load_model
+from affine_model import AffineSamplingVAE, warm_up_factor
+from model_files import load_affine_model
+from model import SamplingVAE
+from model_files import load_model
 
 ARTICLE_NAMES = {'encoder1/': 'e1/', 'encoder2/': 'e2/', 'encoder_mu/': 'e3a/', 'encoder_ln_var/': 'e3b/'}
 

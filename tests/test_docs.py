@@ -154,6 +154,9 @@ def test_the_quick_commands_leave_a_clone_clean(tmp_path):
     quick = [argv for _, argv in COMMANDS if is_quick(argv)]
     assert len(quick) >= 10
     for argv in quick:
+        model = argv[argv.index('-m') + 1] if '-m' in argv else None
+        if model and not (clone / model).exists():  # the model of a training the reader runs first
+            continue
         result = subprocess.run([sys.executable] + argv, cwd=clone, capture_output=True, text=True)
         assert result.returncode == 0, (argv, result.stderr)
     status = subprocess.run(['git', 'status', '--porcelain'], cwd=clone, capture_output=True, text=True, check=True)

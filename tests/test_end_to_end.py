@@ -9,11 +9,11 @@ import time
 import numpy
 import pytest
 
-from svae import compat  # noqa: F401
+import svae
 
 import train
 from conftest import ROOT
-from model import load_model
+from model_files import load_model
 
 
 def run(script, *args, check=True, cwd=ROOT):

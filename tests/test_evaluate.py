@@ -8,7 +8,8 @@ import numpy
 import pytest
 
 from svae import data, measure
-from experiments import evaluate  # as mutmut names it (experiments.evaluate)
+import rendering
+import evaluate
 from conftest import ROOT
 
 
@@ -75,18 +76,19 @@ def test_importance_weights_and_bounds_by_hand():
 
 @pytest.fixture(scope='module')
 def tiny_models():
-    from svae import compat  # noqa: F401
+    import svae  # noqa: F401
     from model import SamplingVAE
     numpy.random.seed(3)
     return {2: SamplingVAE(3, n_in=196, centers=True), 4: SamplingVAE(3, n_in=49, centers=True), 28: SamplingVAE(3)}
 
 
 def test_model_render_in_batches_equals_one_render_on_the_models_grid(tiny_models):
-    from model import latent_means, render
+    from model import latent_means
+    from rendering import render
     x = data.load_mnist('test')[0][:7]
     low = data.downsample(x, 14)
     model = tiny_models[2]
-    got = measure.model_render(model, low, 9, batch=3)
+    got = rendering.model_render(model, low, 9, batch=3)
     expected = render(model.decoder, latent_means(model, low), 9, 9, centers=True)[:, 0]
     assert got.shape == (7, 9, 9)
     numpy.testing.assert_allclose(got, expected, rtol=1e-6)
@@ -104,11 +106,11 @@ def test_superres_rows_are_their_definitions(tiny_models):
                           + [f'(b) {method} upsampling of the 7x7 input' for method in methods]
                           + ["(c) bicubic upsampling of the model's own 7x7 rendering"])
     numpy.testing.assert_array_equal(rows['(a) model trained at 7x7, rendered at 28x28'],
-                                     measure.model_render(model, low[:, None], 28))
+                                     rendering.model_render(model, low[:, None], 28))
     for method in methods:
         numpy.testing.assert_array_equal(rows[f'(b) {method} upsampling of the 7x7 input'],
                                          measure.resize(low, 28, method))
-    own = measure.RESAMPLERS['bicubic'](measure.model_render(model, low[:, None], 7), 28)
+    own = measure.RESAMPLERS['bicubic'](rendering.model_render(model, low[:, None], 7), 28)
     assert lanczos is rows['(b) lanczos upsampling of the 7x7 input']  # the figure shows the table's rows
     assert ours is rows['(a) model trained at 7x7, rendered at 28x28']
     assert own.min() < 0 and own.max() > 1
@@ -182,8 +184,8 @@ def test_figure_rows_are_truth_input_interpolation_model():
 
 
 def test_evaluation_in_process_reports_the_metrics_of_its_rows(tiny_models, tmp_path, capsys, monkeypatch):
-    from svae import compat  # noqa: F401
-    from model import save_model
+    import svae  # noqa: F401
+    from model_files import save_model
     runs = tmp_path / 'runs'
     for factor, size in ((2, 14), (4, 7)):
         (runs / f'size{size}').mkdir(parents=True)
@@ -205,7 +207,7 @@ def test_evaluation_in_process_reports_the_metrics_of_its_rows(tiny_models, tmp_
     assert measure.bernoulli_nll(numpy.array([0.0, 1.0]), numpy.array([1.0, 0.0])) == pytest.approx(-numpy.log(0.001))
     truth = data.load_mnist('test')[0][:6, 0]
     rows, _ = evaluate.superres_rows(tiny_models[2], truth, 2)
-    rows['(d) model trained at 28x28, rendered at 28x28'] = measure.model_render(tiny_models[28], truth[:, None], 28)
+    rows['(d) model trained at 28x28, rendered at 28x28'] = rendering.model_render(tiny_models[28], truth[:, None], 28)
     table = lines[lines.index('## x2 (14x14 -> 28x28)') + 4:]
     for (name, p), line in zip(rows.items(), table):
         assert line == f'| {name} | {measure.psnr(p, truth):.2f} | {measure.bernoulli_nll(p, truth):.4f} |'
@@ -251,10 +253,10 @@ def test_evaluate_defaults():
 
 
 def test_a_gpu_run_is_labelled_with_its_gpu(tiny_models, tmp_path, monkeypatch, capsys):
-    from svae import compat  # noqa: F401
+    import svae  # noqa: F401
     import chainer
     from svae import cli
-    from model import save_model
+    from model_files import save_model
     for factor, size in ((2, 14), (4, 7)):
         (tmp_path / f'size{size}').mkdir()
         save_model(tiny_models[factor], str(tmp_path / f'size{size}' / 'model.npz'))
@@ -269,7 +271,7 @@ def test_a_gpu_run_is_labelled_with_its_gpu(tiny_models, tmp_path, monkeypatch, 
 
 
 def test_a_failed_write_of_the_report_is_one_line_with_status_1(tiny_models, tmp_path, monkeypatch, capsys):
-    from model import save_model
+    from model_files import save_model
     from svae.files import WriteError
     for factor, size in ((2, 14), (4, 7)):
         (tmp_path / f'size{size}').mkdir()
@@ -289,7 +291,7 @@ def test_a_failed_write_of_the_report_is_one_line_with_status_1(tiny_models, tmp
 
 def test_the_report_names_the_evaluated_models_latent_size(tiny_models, tmp_path):
     """A generated report states what was measured for the model evaluated, not a fixed sentence."""
-    from model import save_model
+    from model_files import save_model
     for factor, size in ((2, 14), (4, 7)):
         (tmp_path / f'size{size}').mkdir()
         save_model(tiny_models[factor], str(tmp_path / f'size{size}' / 'model.npz'))

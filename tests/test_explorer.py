@@ -10,13 +10,15 @@ import time
 import numpy
 import pytest
 
-from svae import compat  # noqa: F401
+import svae
 
 import bench_web
 from svae import cli, data
 import export_web
 from conftest import ROOT
-from model import latent_means, load_model, render
+from model import latent_means
+from model_files import load_model
+from rendering import render
 
 CHROMIUM, CHROMEDRIVER = shutil.which('chromium'), shutil.which('chromedriver')
 try:
@@ -293,7 +295,8 @@ def test_a_png_download_of_the_canvas_size_has_the_canvas_pixels(browser, page, 
 @pytest.mark.parametrize('backend', BACKENDS)
 def test_a_pixel_centre_model_is_drawn_on_pixel_centres(browser, backend, tmp_path):
     """Models trained with --grid center sample u_i = -1 + (2 i + 1) / H, not linspace: so does the page."""
-    from model import SamplingVAE, save_model
+    from model import SamplingVAE
+    from model_files import save_model
     numpy.random.seed(3)
     centre_model = SamplingVAE(4, centers=True)
     decoder = centre_model.decoder
@@ -767,7 +770,7 @@ def test_the_zoom_indicator_shows_the_region_on_the_whole_image(browser, page, m
 def affine(tmp_path_factory):
     """A small affine3x model whose digits have distinct, clearly visible poses, its page, z and raw poses."""
     import affine_model
-    from model import save_model
+    from model_files import save_model
     numpy.random.seed(5)
     model = affine_model.AffineSamplingVAE(3)
     model.warm_up = 1.0

@@ -2,13 +2,15 @@
 import numpy
 import pytest
 
-from svae import compat  # noqa: F401
+import svae
 import chainer
 import chainer.functions as F
 
 
-from svae.fastpath import FastSamplingDecoder
-from model import SamplingDecoder, SamplingVAE, render
+from fast_decoder import FastSamplingDecoder
+from model import SamplingDecoder, SamplingVAE
+from rendering import render
+import fast_decoder
 
 
 def decoder_pair(n_latent, dtype, seed=0):
@@ -73,53 +75,50 @@ def test_fast_render_equals_faithful_render():
 
 
 def test_split_rows_blocks_and_what_is_shared(monkeypatch):
-    from svae import fastpath
     calls = []
 
     def add(out, a, b):
         calls.append((len(out), len(a), len(b)))
         numpy.add(a, b, out=out)
-    monkeypatch.setattr(fastpath.os, 'cpu_count', lambda: 8)  # min(4, 8): four threads
+    monkeypatch.setattr(fast_decoder.os, 'cpu_count', lambda: 8)  # min(4, 8): four threads
     a = numpy.arange(10 * 3, dtype=numpy.float64).reshape(10, 3)
     shared_row = numpy.arange(3.0)[None]
     for b in (shared_row, numpy.ones(3)):  # fewer rows or fewer dimensions: shared, not split
         calls.clear()
-        out = fastpath._split_rows(add, numpy.empty_like(a), a, b)
+        out = fast_decoder._split_rows(add, numpy.empty_like(a), a, b)
         numpy.testing.assert_array_equal(out, a + b)
         assert sorted(calls) == [(2, 2, len(b)), (2, 2, len(b)), (3, 3, len(b)), (3, 3, len(b))]
     calls.clear()
-    fastpath._split_rows(add, numpy.empty((7, 3)), a[:7], shared_row)  # fewer than 2 rows a thread: one call
+    fast_decoder._split_rows(add, numpy.empty((7, 3)), a[:7], shared_row)  # fewer than 2 rows a thread: one call
     assert calls == [(7, 7, 1)]
     calls.clear()
-    fastpath._split_rows(add, numpy.empty((8, 3)), a[:8], shared_row)
+    fast_decoder._split_rows(add, numpy.empty((8, 3)), a[:8], shared_row)
     assert len(calls) == 4
-    monkeypatch.setattr(fastpath.os, 'cpu_count', lambda: 2)
+    monkeypatch.setattr(fast_decoder.os, 'cpu_count', lambda: 2)
     calls.clear()
-    fastpath._split_rows(add, numpy.empty_like(a), a, shared_row)
+    fast_decoder._split_rows(add, numpy.empty_like(a), a, shared_row)
     assert sorted(calls) == [(5, 5, 1), (5, 5, 1)]
-    monkeypatch.setattr(fastpath.os, 'cpu_count', lambda: None)  # unknown: one thread
+    monkeypatch.setattr(fast_decoder.os, 'cpu_count', lambda: None)  # unknown: one thread
     calls.clear()
-    fastpath._split_rows(add, numpy.empty_like(a), a, shared_row)
+    fast_decoder._split_rows(add, numpy.empty_like(a), a, shared_row)
     assert calls == [(10, 10, 1)]
 
 
 def test_cpu_elementwise_steps_by_hand():
-    from svae import fastpath
     a = numpy.array([[-1.0, 2.0], [0.5, -3.0], [1.0, 1.0], [-2.0, 0.0]])
     b = numpy.array([0.5, 1.0])
-    numpy.testing.assert_array_equal(fastpath._bias_relu(a.copy(), b), numpy.maximum(a + b, 0))
+    numpy.testing.assert_array_equal(fast_decoder._bias_relu(a.copy(), b), numpy.maximum(a + b, 0))
     out = numpy.empty((4, 2))
-    numpy.testing.assert_array_equal(fastpath._broadcast_sum_relu(a, b[None], out), numpy.maximum(a + b, 0))
+    numpy.testing.assert_array_equal(fast_decoder._broadcast_sum_relu(a, b[None], out), numpy.maximum(a + b, 0))
     g, h = numpy.arange(1.0, 9.0).reshape(4, 2), numpy.array([[0.0, 1.0], [2.0, 0.0], [-1.0, 3.0], [0.0, 0.0]])
-    numpy.testing.assert_array_equal(fastpath._relu_grad(g.copy(), h, numpy.empty((4, 2), bool)),
+    numpy.testing.assert_array_equal(fast_decoder._relu_grad(g.copy(), h, numpy.empty((4, 2), bool)),
                                      numpy.where(h > 0, g, 0))
-    numpy.testing.assert_array_equal(fastpath._column_sum(numpy, g), g.sum(axis=0))
+    numpy.testing.assert_array_equal(fast_decoder._column_sum(numpy, g), g.sum(axis=0))
 
 
 def test_workspace_reuses_a_buffer_only_of_the_same_shape_dtype_and_device():
     import types
-    from svae import fastpath
-    space = fastpath.Workspace()
+    space = fast_decoder.Workspace()
     first = space.take(numpy, 'h', (3, 4), numpy.float32)
     space.give(h=first)
     assert space.take(numpy, 'h', (3, 4), numpy.float32) is first
@@ -185,9 +184,8 @@ def test_fused_nll_equals_the_articles_decoder_and_bernoulli_nll(workers, dtype,
     """Value and every gradient of the summed Bernoulli NLL, against F.bernoulli_nll of SamplingDecoder's
     logits: non-square grids, 30 x 29 = 870 points in blocks of 392, 392 and 86, grey targets, an upstream
     gradient other than 1, and blocks shared by one worker or by more workers than there are images."""
-    from svae import fastpath
-    monkeypatch.setattr(fastpath, '_workers', lambda blocks: min(workers, blocks))
-    monkeypatch.setattr(fastpath, 'BLOCK_ROWS', 392)
+    monkeypatch.setattr(fast_decoder, '_workers', lambda blocks: min(workers, blocks))
+    monkeypatch.setattr(fast_decoder, 'BLOCK_ROWS', 392)
     faithful, fast = decoder_pair(5, dtype)
     rng = numpy.random.RandomState(1)
     z = rng.randn(shape[0], 5).astype(dtype)
@@ -207,28 +205,26 @@ def test_fused_nll_equals_the_articles_decoder_and_bernoulli_nll(workers, dtype,
 @pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
 def test_block_buffers_have_the_parameters_dtype_and_a_bool_mask(dtype):
     """float32 training computes in float32 throughout (NumPy's float64 default would halve the speed)."""
-    from svae import fastpath
-    blocks = fastpath._Blocks(3, 500, 8, dtype, backprop=True)
+    blocks = fast_decoder._Blocks(3, 500, 8, dtype, backprop=True)
     arrays = {name: a for name, a in vars(blocks).items() if isinstance(a, numpy.ndarray)}
     assert set(arrays) == {'h1', 'h2', 'h3', 'zeros', 'mask', 'gW_product', 'ones', 'gW2', 'gW3',
                            'gb2', 'gb3', 'gW4', 'gW1_uv', 'g1_z'}
     for name, a in arrays.items():
         assert a.dtype == (numpy.bool_ if name == 'mask' else dtype), name
-    assert blocks.h1.shape == (min(500, fastpath.BLOCK_ROWS), 8) and blocks.gW_product.shape == (8, 8)
+    assert blocks.h1.shape == (min(500, fast_decoder.BLOCK_ROWS), 8) and blocks.gW_product.shape == (8, 8)
     assert blocks.gW1_uv.shape == (8, 2) and blocks.g1_z.shape == (3, 8)
 
 
 def block_inputs(rows, units, seed=0):
     """A worker's buffers and one block's inputs: first-layer parts, the layers, targets, (u, v, 1)."""
-    from svae import fastpath
     rng = numpy.random.RandomState(seed)
     W2, W3, W4 = (rng.randn(*shape).astype(numpy.float32) / 8 for shape in ((units, units), (units, units), (1, units)))
     b2, b3, b4 = (rng.randn(n).astype(numpy.float32) for n in (units, units, 1))
     h_uv, h_z = rng.randn(rows, units).astype(numpy.float32), rng.randn(units).astype(numpy.float32)
     x = rng.uniform(size=rows).astype(numpy.float32)
     uv1 = numpy.concatenate([rng.randn(rows, 2), numpy.ones((rows, 1))], axis=1).astype(numpy.float32)
-    blocks = fastpath._Blocks(2, rows, units, numpy.float32, backprop=True)
-    return blocks, (h_uv, h_z, fastpath._layers(W2, b2, W3, b3, W4, b4)), (x, W2, W3, W4[0], 0, uv1)
+    blocks = fast_decoder._Blocks(2, rows, units, numpy.float32, backprop=True)
+    return blocks, (h_uv, h_z, fast_decoder._layers(W2, b2, W3, b3, W4, b4)), (x, W2, W3, W4[0], 0, uv1)
 
 
 def test_a_block_computes_in_its_workers_buffers():
@@ -253,22 +249,21 @@ def test_the_fused_nll_allocates_its_workers_buffers_and_little_else(monkeypatch
     it returns, a fused forward allocates less than a quarter of one (rows x 256) buffer: float32 throughout
     (a float64 (u, v, 1) would make each block's last product a float64 copy of its gradient)."""
     import tracemalloc
-    from svae import fastpath
-    monkeypatch.setattr(fastpath, '_workers', lambda blocks: 1)
+    monkeypatch.setattr(fast_decoder, '_workers', lambda blocks: 1)
     _, fast = decoder_pair(8, numpy.float32)
     rng = numpy.random.RandomState(0)
     z, x = rng.randn(3, 8).astype(numpy.float32), rng.uniform(size=(3, 784)).astype(numpy.float32)
     u = numpy.linspace(-1, 1, 28, dtype=numpy.float32)
     uv, params = fast.points(u, u), [p.array for p in fast.params_in_order()]
-    fastpath.FusedBernoulliNLL(uv, x).forward((z, *params))  # warm
-    function = fastpath.FusedBernoulliNLL(uv, x)
+    fast_decoder.FusedBernoulliNLL(uv, x).forward((z, *params))  # warm
+    function = fast_decoder.FusedBernoulliNLL(uv, x)
     tracemalloc.start()
     try:
         function.forward((z, *params))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    buffers = fastpath._Blocks(3, 784, 256, numpy.float32, backprop=True)
+    buffers = fast_decoder._Blocks(3, 784, 256, numpy.float32, backprop=True)
     expected = (sum(a.nbytes for a in vars(buffers).values() if isinstance(a, numpy.ndarray)) + 784 * 256 * 4
                 + 2 * 256 * 256 * 4 + sum(g.nbytes for g in function.grads))
     assert peak - expected < 784 * 256 * 4 / 4, f'{(peak - expected) / 2**10:.0f} KiB more than expected'
@@ -285,14 +280,13 @@ def test_a_nan_or_infinite_logit_gives_a_nan_loss_quietly():
 
 
 def test_fused_nll_without_backprop_is_the_same_sum_and_keeps_no_gradients():
-    from svae import fastpath
     faithful, fast = decoder_pair(3, numpy.float64)
     rng = numpy.random.RandomState(2)
     z, x = rng.randn(2, 3), rng.uniform(size=(2, 1, 9, 44))
     u, v = numpy.linspace(-1, 1, 9), numpy.linspace(-1, 1, 44)
     expected = float(F.bernoulli_nll(x, faithful(z, x.shape), reduce='sum').array)
     with chainer.no_backprop_mode():
-        function = fastpath.FusedBernoulliNLL(fast.points(u, v), x.reshape(2, -1))
+        function = fast_decoder.FusedBernoulliNLL(fast.points(u, v), x.reshape(2, -1))
         loss = function(z, *fast.params_in_order())
     numpy.testing.assert_allclose(float(loss.array), expected, rtol=1e-12)
     assert not hasattr(function, 'grads')
@@ -302,13 +296,12 @@ def test_workers_take_their_blocks_with_a_one_thread_blas(monkeypatch):
     """More than one worker: each multiplies with the BLAS held to one thread (two BLAS threads per worker
     fight over the cores), and the BLAS's own threads come back afterwards."""
     threadpoolctl = pytest.importorskip('threadpoolctl')
-    from svae import fastpath
     blas = lambda: [i['num_threads'] for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas']
     if not blas():
         pytest.skip('no BLAS found by threadpoolctl')
     before, seen = blas(), []
     with threadpoolctl.threadpool_limits(2, 'blas'):
-        fastpath._each_worker(lambda k: seen.append((k, blas())), 2)
+        fast_decoder._each_worker(lambda k: seen.append((k, blas())), 2)
         after = blas()
     assert sorted(seen) == [(0, [1] * len(before)), (1, [1] * len(before))]
     assert after == [2] * len(before)
@@ -316,19 +309,18 @@ def test_workers_take_their_blocks_with_a_one_thread_blas(monkeypatch):
 
 
 def test_one_worker_per_core_and_block_and_one_without_threadpoolctl(monkeypatch):
-    from svae import fastpath
-    monkeypatch.setattr(fastpath.os, 'sched_getaffinity', lambda pid: {0, 1, 2, 3}, raising=False)
-    assert fastpath._workers(1) == 1 and fastpath._workers(3) == 3 and fastpath._workers(64) == 4
-    monkeypatch.delattr(fastpath.os, 'sched_getaffinity')  # macOS, Windows: the CPU count
-    monkeypatch.setattr(fastpath.os, 'cpu_count', lambda: 3)
-    assert fastpath._workers(64) == 3
-    monkeypatch.setattr(fastpath.os, 'cpu_count', lambda: None)  # unknown: one worker
-    assert fastpath._workers(64) == 1
-    monkeypatch.setattr(fastpath.os, 'cpu_count', lambda: 8)
-    monkeypatch.setattr(fastpath, 'threadpoolctl', None)  # no way to hold the BLAS to one thread: one worker
-    assert fastpath._workers(64) == 1
-    monkeypatch.setattr(fastpath, 'BLOCK_ROWS', 392)
-    assert fastpath._row_blocks(2, 785) == [(0, 0, 392), (0, 392, 784), (0, 784, 785),
+    monkeypatch.setattr(fast_decoder.os, 'sched_getaffinity', lambda pid: {0, 1, 2, 3}, raising=False)
+    assert fast_decoder._workers(1) == 1 and fast_decoder._workers(3) == 3 and fast_decoder._workers(64) == 4
+    monkeypatch.delattr(fast_decoder.os, 'sched_getaffinity')  # macOS, Windows: the CPU count
+    monkeypatch.setattr(fast_decoder.os, 'cpu_count', lambda: 3)
+    assert fast_decoder._workers(64) == 3
+    monkeypatch.setattr(fast_decoder.os, 'cpu_count', lambda: None)  # unknown: one worker
+    assert fast_decoder._workers(64) == 1
+    monkeypatch.setattr(fast_decoder.os, 'cpu_count', lambda: 8)
+    monkeypatch.setattr(fast_decoder, 'threadpoolctl', None)  # no way to hold the BLAS to one thread: one worker
+    assert fast_decoder._workers(64) == 1
+    monkeypatch.setattr(fast_decoder, 'BLOCK_ROWS', 392)
+    assert fast_decoder._row_blocks(2, 785) == [(0, 0, 392), (0, 392, 784), (0, 784, 785),
                                            (1, 0, 392), (1, 392, 784), (1, 784, 785)]
 
 
@@ -362,7 +354,6 @@ def test_the_fast_decoder_trains_through_the_fused_nll_and_the_articles_through_
     x = numpy.random.RandomState(2).uniform(size=(2, 1, 28, 28)).astype(numpy.float32)
     z = chainer.Variable(numpy.random.RandomState(3).randn(2, 4).astype(numpy.float32))
     fast = SamplingVAE(4, decoder_class=FastSamplingDecoder).reconstruction_nll(x, z)
-    from svae import fastpath
-    assert isinstance(fast.creator, fastpath.FusedBernoulliNLL)
+    assert isinstance(fast.creator, fast_decoder.FusedBernoulliNLL)
     faithful = SamplingVAE(4).reconstruction_nll(x, z)
-    assert faithful.shape == () and not isinstance(faithful.creator, fastpath.FusedBernoulliNLL)
+    assert faithful.shape == () and not isinstance(faithful.creator, fast_decoder.FusedBernoulliNLL)

@@ -7,12 +7,13 @@ import sys
 import numpy
 import pytest
 
-from svae import compat  # noqa: F401
+import svae
 from svae import figures
 from svae.files import WriteError, atomic_path, write_text
 import train
 from conftest import ROOT
-from model import SamplingVAE, load_model, save_model
+from model import SamplingVAE
+from model_files import load_model, save_model
 
 TINY = ['--test', '-z', '2', '-b', '128', '--train-size', '7', '--resolution', '12x10', '--no-progress']
 

@@ -1,14 +1,15 @@
 import numpy
 import pytest
 
-from svae import compat  # noqa: F401
+import svae
 import chainer
 import chainer.functions as F
 from chainer import gradient_check
 
 from conftest import gpu
-from svae.fastpath import FastSamplingDecoder
-from model import SamplingDecoder, SamplingVAE, binarize, latent_means, pixel_coordinates, render
+from fast_decoder import FastSamplingDecoder
+from model import binarize, latent_means, pixel_coordinates, SamplingDecoder, SamplingVAE
+from rendering import render
 
 
 def numpy_decoder(decoder, z, height, width):

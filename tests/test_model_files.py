@@ -4,9 +4,10 @@ import os
 import numpy
 import pytest
 
-from svae import compat  # noqa: F401
+import svae
 
-from model import COORDINATES, ModelFileError, SamplingVAE, load_model, save_model
+from model import COORDINATES, SamplingVAE
+from model_files import load_model, ModelFileError, save_model
 
 
 @pytest.fixture(scope='module')
@@ -111,7 +112,7 @@ def test_a_bad_array_header_and_wrong_keys_are_named(arrays, tmp_path):
 
 
 def test_the_caller_chooses_the_decoder(arrays, tmp_path):
-    from svae.fastpath import FastSamplingDecoder
+    from fast_decoder import FastSamplingDecoder
     from model import SamplingDecoder
     path = write(tmp_path, arrays)
     assert type(load_model(path).decoder) is SamplingDecoder
@@ -119,7 +120,6 @@ def test_the_caller_chooses_the_decoder(arrays, tmp_path):
 
 
 def test_an_affine3x_model_file_is_refused_with_the_flag_that_trains_it(tmp_path):
-    """(tests/test_affine.py loads it with load_affine_model; here, where mutmut's selection reaches load_model.)"""
     import affine_model
     numpy.random.seed(0)
     path = str(tmp_path / 'affine.npz')

@@ -7,7 +7,7 @@ import shutil
 import numpy
 import pytest
 
-from svae import compat  # noqa: F401
+import svae
 import chainer
 from chainer import training
 
@@ -16,7 +16,9 @@ from svae import data
 from svae import figures
 import train
 from conftest import gpu
-from model import SamplingVAE, latent_means, load_model, render
+from model import latent_means, SamplingVAE
+from model_files import load_model
+from rendering import render
 
 # 4 steps an epoch on 7x7 digits (the same code as 28x28, a 16th of the arithmetic)
 TINY = ['--test', '-z', '2', '-b', '128', '--train-size', '7', '--resolution', '12x10', '--no-progress']
@@ -60,13 +62,6 @@ def run_two_epochs(out):
 def two_epochs(tmp_path_factory):
     """A run shared by the tests that run train.py themselves (resume from it, compare with it)."""
     return run_two_epochs(tmp_path_factory.mktemp('two_epochs'))
-
-
-@pytest.fixture
-def own_two_epochs(tmp_path):
-    """A run of the test's own, for tests that only read what it wrote: mutmut credits a shared fixture's
-    run to the first test that asks for it, and would not run the others on a mutant of train.py."""
-    return run_two_epochs(tmp_path / 'two_epochs')
 
 
 def test_defaults_are_the_articles():
@@ -260,8 +255,8 @@ def test_start_afresh_refuses_an_earlier_run_unless_forced(tmp_path):
     assert files_in(out) == ['log', 'model.npz']  # the model is rewritten by the run; snapshots go now
 
 
-def test_a_run_writes_exactly_its_files_and_keeps_two_snapshots(own_two_epochs):
-    out, stdout = own_two_epochs
+def test_a_run_writes_exactly_its_files_and_keeps_two_snapshots(two_epochs):
+    out, stdout = two_epochs
     assert files_in(out) == ['figures/epoch_001.png', 'figures/epoch_002.png', 'log', 'loss.png', 'model.npz',
                              'snapshot_epoch_1', 'snapshot_epoch_2']
     assert stdout.rstrip().endswith(f'model saved to {os.path.join(out, "model.npz")}')
@@ -275,11 +270,11 @@ def test_a_run_writes_exactly_its_files_and_keeps_two_snapshots(own_two_epochs):
     assert (model.n_latent, model.n_in, model.centers) == (2, 49, False)
 
 
-def test_epoch_figure_is_the_articles_digits_above_their_renders_from_a_seeded_binarisation(own_two_epochs):
+def test_epoch_figure_is_the_articles_digits_above_their_renders_from_a_seeded_binarisation(two_epochs):
     """The published epoch-50 figure's digits in its order, encoded from the binarisation seeded by
     (seed, epoch), 4x4 originals above 4x4 renders at --resolution 12x10 on black without margins."""
     import matplotlib.image
-    out, _ = own_two_epochs
+    out, _ = two_epochs
     model = load_model(os.path.join(out, 'model.npz'))
     digits = data.load_mnist('test')[0][[8066, 1211, 9647, 2345, 6370, 2133, 6067, 9695, 1931, 4832, 9342, 8556,
                                           3488, 2090, 7461, 7632]]
@@ -551,8 +546,8 @@ def test_a_snapshot_is_never_unpickled(two_epochs, tmp_path, capsys):
     assert err.count('\n') == 1 and not marker.exists()
 
 
-def test_the_printed_table_and_the_plotted_curves(own_two_epochs):
-    out, stdout = own_two_epochs
+def test_the_printed_table_and_the_plotted_curves(two_epochs):
+    out, stdout = two_epochs
     header = stdout.split('\n')[0].split()
     assert header == ['epoch', 'main/x_loss', 'validation/main/x_loss', 'main/z_loss', 'validation/main/z_loss',
                       'main/loss', 'validation/main/loss', 'elapsed_time']  # the article's columns first

@@ -14,13 +14,14 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout: model.py, svae/
-from svae import compat  # noqa: F401  (before numpy and chainer: see svae/compat.py)
+import svae
 import chainer
 import numpy
 
 from svae import cli
 from affine_model import AffineSamplingVAE, warm_up_factor
-from model import ModelFileError, SamplingVAE, is_article_snapshot, read_arrays, save_model
+from model import SamplingVAE
+from model_files import is_article_snapshot, ModelFileError, read_arrays, save_model
 
 PREFIX = 'updater/model:main/'  # the model's place in a Trainer's snapshot
 ENCODER_NAMES = {'e1/': 'encoder1/', 'e2/': 'encoder2/', 'e3a/': 'encoder_mu/', 'e3b/': 'encoder_ln_var/'}

@@ -13,7 +13,7 @@ labels: the digits' MNIST test classes (a list of ints), and their z's 2-D PCA m
 pca_mean (n_latent), pca_directions (2 x n_latent, orthonormal rows: the map's x and y) and pca_points
 (digit_count x 2, the digits' centred z = mu projected on the directions). It evaluates the decoder
 per pixel on the GPU with WebGL2 (a plain JavaScript fallback where WebGL2 is missing), in the
-article's coordinate order, with the z part of linear1 computed once per frame (as in fastpath.py); for
+article's coordinate order, with the z part of linear1 computed once per frame (as in fast_decoder.py); for
 affine3x models the pose, an affine map of (u, v), is folded into linear1's u and v columns once per frame too.
 """
 import base64
@@ -22,7 +22,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout: model.py, svae/
-from svae import ROOT, compat  # noqa: F401  (compat before numpy and chainer: see svae/compat.py)
+from svae import ROOT
 import numpy
 
 from svae import cli
@@ -30,6 +30,7 @@ from svae import data
 from svae.files import write_text
 import affine_model
 from model import COORDINATES, latent_means, SamplingDecoder
+import model_files
 
 TEMPLATE = os.path.join(ROOT, 'web', 'explorer_template.html')
 COLORMAPS = ('gray', 'magma', 'viridis', 'inferno', 'cividis', 'gray_r')
@@ -92,7 +93,7 @@ def page_data(model, originals, labels):
 
 
 def export(model_path, out, digits):
-    model = cli.load_any_model(model_path, SamplingDecoder)
+    model = model_files.load_any_model(model_path, SamplingDecoder)
     if model.n_in != 784:
         raise cli.UsageError(f'{model_path} was trained on {int(model.n_in ** 0.5)}x{int(model.n_in ** 0.5)} digits; '
                              'the explorer takes models of 28x28 digits')

@@ -11,14 +11,15 @@ import sys
 import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout: model.py, svae/
-from svae import compat  # noqa: F401  (before numpy and chainer: see svae/compat.py)
+import svae
 import numpy
 
 import chainer
 
 from svae import cli
 from affine_model import AffineSamplingVAE
-from model import SamplingVAE, check_coordinates, save_model
+from model import SamplingVAE
+from model_files import check_coordinates, save_model
 
 PREFIX = 'updater/model:main/'
 

@@ -25,7 +25,7 @@ try:  # sets the BLAS to one thread while each core multiplies its own blocks; w
 except ImportError:  # pragma: no cover (installed with the project)
     threadpoolctl = None
 
-from svae import compat  # noqa: F401  (before numpy and chainer: see svae/compat.py)
+import svae
 import numpy
 
 import chainer
@@ -38,21 +38,21 @@ def _bias_relu(a, b):
     """a = max(a + b, 0), in place."""
     if isinstance(a, numpy.ndarray):
         return _split_rows(_cpu_bias_relu, a, b)
-    return _gpu_kernels()['bias_relu'](b, a)  # pragma: no mutate (GPU only)
+    return _gpu_kernels()['bias_relu'](b, a)
 
 
 def _broadcast_sum_relu(a, b, out):
     """out = max(a + b, 0) with a, b broadcast against each other."""
     if isinstance(out, numpy.ndarray):
         return _split_rows(_cpu_sum_relu, out, a, b)
-    return _gpu_kernels()['sum_relu'](a, b, out)  # pragma: no mutate (GPU only)
+    return _gpu_kernels()['sum_relu'](a, b, out)
 
 
 def _relu_grad(g, h, mask):
     """g = g where h > 0 else 0, in place (h is the ReLU's output; mask a bool buffer on CPU)."""
     if isinstance(g, numpy.ndarray):
         return _split_rows(_cpu_relu_grad, g, h, mask)
-    return _gpu_kernels()['relu_grad'](h, g)  # pragma: no mutate (GPU only)
+    return _gpu_kernels()['relu_grad'](h, g)
 
 
 def _cpu_bias_relu(a, b):
@@ -95,7 +95,7 @@ _kernels = {}
 
 
 def _gpu_kernels():
-    # pragma: no mutate block (GPU only: run by tests/test_fastpath.py where CuPy finds a GPU, never in CI)
+    # GPU only: run by tests/test_fastpath.py where CuPy finds a GPU
     if not _kernels:
         _kernels['bias_relu'] = cuda.cupy.ElementwiseKernel('T b', 'T a', 'a = max(a + b, (T)0)', 'svae_bias_relu')
         _kernels['sum_relu'] = cuda.cupy.ElementwiseKernel('T a, T b', 'T c', 'c = max(a + b, (T)0)', 'svae_sum_relu')
@@ -360,8 +360,8 @@ class FastSamplingDecoder(model.SamplingDecoder):
     def bernoulli_nll(self, x, z, u, v):
         """F.bernoulli_nll(x, self.sample_points(z, u, v), reduce='sum'), the article's reconstruction term:
         on the CPU in one pass (FusedBernoulliNLL); on a GPU as written (not yet measured there)."""
-        if self.xp is not numpy:  # pragma: no mutate (GPU only)
-            return chainer.functions.bernoulli_nll(x, self.sample_points(z, u, v).reshape(x.shape), reduce='sum')  # pragma: no mutate
+        if self.xp is not numpy:
+            return chainer.functions.bernoulli_nll(x, self.sample_points(z, u, v).reshape(x.shape), reduce='sum')
         x = chainer.as_array(x).reshape(len(x), -1)  # data, not a variable to differentiate
         return FusedBernoulliNLL(self.points(u, v), x)(z, *self.params_in_order())
 
@@ -373,3 +373,11 @@ class FastSamplingDecoder(model.SamplingDecoder):
     def params_in_order(self):
         layers = (self.linear1, self.linear2, self.linear3, self.linear4)
         return [a for layer in layers for a in (layer.W, layer.b)]
+
+
+def decoder_class(choice, device):
+    """The decoder for --decoder: the fast one on the CPU by default (where tests/test_fastpath.py runs), the
+    article's code as written on a GPU until that test has run on one."""
+    if choice == 'fast' or (choice is None and device.xp is numpy):
+        return FastSamplingDecoder
+    return model.SamplingDecoder
