@@ -7,8 +7,8 @@ Exact rearrangements only:
 - The four layers are one Function with a hand-written backward: bias + ReLU and ReLU's gradient run
   in place (fused CuPy kernels on GPU), and bias gradients are matrix products.
 - On CPU the elementwise steps run on all cores (row blocks in threads), as the matrix products do.
-- The large (points x 256) arrays live in a workspace reused from step to step: on CPU a fresh 50 MB
-  array costs about 20 ms of page faults, a third of a matrix product of the same size.
+- The large (points x 256) arrays live in a workspace reused from step to step: a fresh array of that size
+  is paid for again in page faults at every step.
 - On CPU, training computes the decoder and the article's reconstruction term, the summed Bernoulli NLL,
   in one pass (FusedBernoulliNLL): rows are taken in blocks (at most one image) near a core's cache in size, and
   each block's backward runs right after its forward, while its activations are still in cache; only the
@@ -176,7 +176,7 @@ class SampledMLP(chainer.Function):
 
 # ---- CPU training: row blocks through all four layers and back, each core its own blocks ----
 
-BLOCK_ROWS = 784  # a 28x28 image: a worker's three buffers take 2.4 MB (bench_pair.py: blocks of 392 rows 6% slower, 196 10%)
+BLOCK_ROWS = 784  # a 28x28 image: a worker's three buffers fit its core's share of the cache (smaller blocks: results/bench)
 
 _block_threads = {}
 _blas = None

@@ -88,10 +88,15 @@ def load_model(path, decoder_class=SamplingDecoder):
         raise ModelFileError(f'model file {path} has a malformed footprint or free-bits setting')
     model = SamplingVAE(int(arrays.pop('n_latent')), n_in=int(n_in), centers=bool(centers), decoder_class=decoder_class,
                         footprint=int(footprint), free_bits=float(free_bits))
+    return with_parameters(model, arrays, path)
+
+
+def with_parameters(model, arrays, path):
+    """The model with the file's parameters, or a ModelFileError saying which does not fit."""
     try:
         chainer.serializers.NpzDeserializer(arrays).load(model)
     except (KeyError, ValueError, TypeError) as e:
-        raise ModelFileError(f'model file {path} does not match a SamplingVAE with n_latent={model.n_latent} '
+        raise ModelFileError(f'model file {path} does not match the {model.kind} model with n_latent={model.n_latent} '
                              f'({type(e).__name__}: {e})') from None
     return model
 
@@ -120,12 +125,7 @@ def load_affine_model(path):
     if n_latent is None or n_latent.shape != () or n_latent.dtype.kind not in 'iu' or n_latent < 1:
         raise ModelFileError(f'model file {path} does not record its latent size (not written by train.py?)')
     model = AffineSamplingVAE(int(n_latent))
-    try:
-        chainer.serializers.NpzDeserializer(arrays).load(model)
-    except (KeyError, ValueError, TypeError) as e:
-        raise ModelFileError(f'model file {path} does not match an AffineSamplingVAE with n_latent={model.n_latent} '
-                             f'({type(e).__name__}: {e})') from None
-    return model
+    return with_parameters(model, arrays, path)
 
 
 def load_any_model(path, decoder_class=SamplingDecoder):

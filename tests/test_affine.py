@@ -159,6 +159,7 @@ def affine_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_a_tiny_affine_run_writes_its_figure_log_and_model(affine_run, capsys):
     import json
     import matplotlib.image

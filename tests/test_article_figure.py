@@ -41,6 +41,7 @@ def model_file(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_compare_prints_psnrs_by_hand_and_draws_truth_article_ours(model_file, tmp_path, capsys):
     from model_files import load_model
     out = str(tmp_path / 'cmp.png')
@@ -91,6 +92,7 @@ def test_compare_grey_encoding_and_seeds(model_file, tmp_path, capsys):
     assert mean_row('--encoding', 'grey')[0] != default
 
 
+@pytest.mark.slow
 def test_compare_default_output_is_renders_model_in_the_current_directory(model_file, tmp_path, monkeypatch, capsys):
     """renders/MODEL/, as render.py's: the same line for another model keeps the first picture."""
     monkeypatch.chdir(tmp_path)
@@ -144,6 +146,7 @@ def test_validation_loss_is_the_mean_of_batch_means_from_the_given_encoder_input
     assert not numpy.allclose(compare_article.validation_loss(model, x, x, batchsize=3), got, rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_compare_validation_line(model_file, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(compare_article, 'validation_loss', lambda model, x, seen: (0.1, 2.0, 105.0) if len(x) == 10000 else None)
     compare_article.main(['-m', model_file, '-o', str(tmp_path / 'c.png'), '--validation', '--seeds', '0'])

@@ -46,6 +46,7 @@ def test_training_rounds_each_timed_with_the_ceiling_measured_between_them_at_fu
     assert seen == [outside] * 3
 
 
+@pytest.mark.slow
 def test_on_cpu_each_step_is_a_sample_and_the_best_sets_the_fraction_of_the_ceiling(monkeypatch):
     """The best single step against the best single sgemm product; the epoch's time from the median step."""
     import chainer

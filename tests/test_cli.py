@@ -110,7 +110,7 @@ BAD_INPUTS = [
     ('render', ['-m', '{truncated}'], 'is corrupt or not an .npz file'),
     ('render', ['-m', '{wrong_keys}'], 'does not match'),
     ('render', ['-m', '{no_latent}'], 'does not record its latent size'),
-    ('render', ['-m', '{other_latent}'], 'does not match a SamplingVAE with n_latent=8'),
+    ('render', ['-m', '{other_latent}'], 'does not match the sampling6x model with n_latent=8'),
     ('render', ['-m', '{pickled}'], 'pickled'),
     ('render', ['-m', '{good}', '-o', '{not_a_dir}/x.png'], 'cannot write to output directory'),
     pytest.param('render', ['-m', '{good}', '-g', '0'], 'needs CuPy', marks=NO_GPU),
@@ -159,6 +159,7 @@ def test_missing_or_corrupt_mnist_is_one_line(monkeypatch, tmp_path, model_files
     assert code == 2 and 'corrupt' in err
 
 
+@pytest.mark.slow
 def test_a_real_process_prints_no_traceback(model_files):
     """The same through the interpreter, as a user sees it."""
     result = subprocess.run([sys.executable, 'render.py', '-m', model_files['corrupt']], cwd=ROOT,
@@ -174,6 +175,7 @@ def test_decoder_choice():
     assert fast_decoder.decoder_class('faithful', cpu) is model.SamplingDecoder
 
 
+@pytest.mark.slow
 def test_a_python_without_the_environment_gets_one_line():
     """python -S leaves site-packages out, as the system Python of a user who skipped the venv."""
     result = subprocess.run([sys.executable, '-S', 'train.py', '--test'], cwd=ROOT, capture_output=True, text=True)

@@ -5,10 +5,12 @@ import sys
 from conftest import ROOT
 
 
+
 def python(code):
     result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
 
 
 def test_chainer_imports_without_numpy_sctypes():
@@ -20,6 +22,7 @@ def test_chainer_imports_without_numpy_sctypes():
     assert out.strip() == "['complex', 'float', 'int', 'others', 'uint'] True"
 
 
+
 def test_existing_sctypes_is_left_alone():
     """As on NumPy 1.x: numpy.sctypes exists and must not be replaced."""
     out = python('import numpy\n'
@@ -28,6 +31,7 @@ def test_existing_sctypes_is_left_alone():
                  'from svae import compat; import chainer\n'
                  'print(numpy.sctypes is mine)')
     assert out.strip() == 'True'
+
 
 
 def test_chainer_imports_without_numpy_distutils_or_pkg_resources():

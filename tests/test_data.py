@@ -4,6 +4,7 @@ import pytest
 from svae import data
 
 
+@pytest.mark.slow
 def test_mnist_matches_chainers_get_mnist_layout():
     (x_train, y_train), (x_test, y_test) = data.load_mnist('train'), data.load_mnist('test')
     assert x_train.shape == (60000, 1, 28, 28) and x_test.shape == (10000, 1, 28, 28)

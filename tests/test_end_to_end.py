@@ -15,6 +15,8 @@ import train
 from conftest import ROOT
 from model_files import load_model
 
+pytestmark = pytest.mark.slow  # each test runs the scripts as processes
+
 
 def run(script, *args, check=True, cwd=ROOT):
     result = subprocess.run([sys.executable, os.path.join(ROOT, script), *map(str, args)], cwd=cwd,

@@ -18,6 +18,7 @@ def test_area_downsampling_averages_blocks():
     numpy.testing.assert_allclose(data.downsample(x, 2)[0, 0], [[2.5, 4.5], [10.5, 12.5]])
 
 
+@pytest.mark.slow
 def test_tiny_evaluation_end_to_end(tmp_path):
     for size, out in ((14, 'runs/size14'), (7, 'runs/size7'), (28, 'm28')):
         grid = ['--grid', 'center'] if size != 28 else []
@@ -37,6 +38,7 @@ def test_tiny_evaluation_end_to_end(tmp_path):
     assert matplotlib.image.imread(str(figure)).shape[:2] == (2 * (4 * 28 + 3 * 2) + 6, 8 * 28 + 7 * 2)
 
 
+@pytest.mark.slow
 def test_missing_models_are_one_line(tmp_path):
     result = subprocess.run([sys.executable, os.path.join('experiments', 'evaluate.py'), '--runs', str(tmp_path)], cwd=ROOT,
                             capture_output=True, text=True)

@@ -28,7 +28,7 @@ except ImportError:
     MISSING = 'selenium is not installed (pip install -e .[test])'
 if MISSING and os.environ.get('REQUIRE_BROWSER'):  # CI installs them: there a skip would hide a failure
     raise RuntimeError(f'REQUIRE_BROWSER is set but {MISSING}')
-pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or '')
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(MISSING is not None, reason=MISSING or '')]  # a browser
 
 MODEL = cli.PRETRAINED
 BACKENDS = {'webgl': '', 'js': '&backend=js'}

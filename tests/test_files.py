@@ -66,6 +66,7 @@ def test_a_model_file_and_a_figure_are_never_half_written(tmp_path, monkeypatch)
     assert sorted(os.listdir(tmp_path)) == ['a.png', 'model.npz']
 
 
+@pytest.mark.slow
 def test_training_on_a_full_disk_is_one_line_and_keeps_the_last_epoch(tmp_path, monkeypatch, capsys):
     out = tmp_path / 'run'
     train.main(TINY + ['-e', '1', '-o', str(out)])

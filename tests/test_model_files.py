@@ -108,7 +108,7 @@ def test_a_bad_array_header_and_wrong_keys_are_named(arrays, tmp_path):
     wrong_keys = write(tmp_path, {k: v for k, v in arrays.items() if k != 'decoder/linear4/b'})
     with pytest.raises(ModelFileError) as error:
         load_model(wrong_keys)
-    assert str(error.value).startswith(f'model file {wrong_keys} does not match a SamplingVAE with n_latent=3 (KeyError: ')
+    assert str(error.value).startswith(f'model file {wrong_keys} does not match the sampling6x model with n_latent=3 (KeyError: ')
 
 
 def test_the_caller_chooses_the_decoder(arrays, tmp_path):

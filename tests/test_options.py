@@ -158,6 +158,7 @@ def test_sweep_counts_a_runs_epochs_by_its_log(tmp_path):
     assert sweep.trained_epochs(str(tmp_path)) == 0
 
 
+@pytest.mark.slow
 def test_sweep_at_x4_trains_scores_and_draws_at_7x7(tmp_path, monkeypatch, capsys):
     import os
     import matplotlib.pyplot as plt

@@ -73,6 +73,7 @@ def test_install_and_tests_are_single_lines():
     assert [len(block.split('\n')) for block in bash_blocks(section('Tests'))] == [1]
 
 
+@pytest.mark.slow
 def test_install_then_the_quick_start_reaches_each_step(tmp_path):
     steps = paste(bash_blocks(section('Install'))[0] + '\n' + bash_blocks(section('Quick start'))[0], tmp_path)
     assert [s['tool'] for s in steps] == ['pip', 'python', 'python']
@@ -85,6 +86,7 @@ def test_install_then_the_quick_start_reaches_each_step(tmp_path):
     assert render.parse_args(rendering['argv'][1:]).model == os.path.join(out, 'model.npz')  # draws what it trained
 
 
+@pytest.mark.slow
 def test_test_line_reaches_pytest(tmp_path):
     steps = paste(bash_blocks(section('Tests'))[0], tmp_path)
     assert [(s['tool'], s['argv']) for s in steps] == [('pip', ['install', '-q', '-e', '.[test]']),

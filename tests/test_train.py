@@ -188,12 +188,14 @@ def test_the_whole_training_set_and_a_batch_of_all_of_it_are_accepted():
     assert len(iterator.dataset) == 60000 and iterator.batch_size == 60000
 
 
+@pytest.mark.slow
 def test_a_batch_as_large_as_the_training_set_is_one_step_an_epoch(tmp_path, capsys):
     train_main(['--test', '-b', '512', '-e', '1', '-z', '2', '--train-size', '7', '--resolution', '12x10',
                 '--no-progress', '-o', str(tmp_path)], capsys)
     assert [(entry['epoch'], entry['iteration']) for entry in log_of(tmp_path)] == [(1, 1)]
 
 
+@pytest.mark.slow
 def test_nonfinite_loss_stops_the_run_in_one_line_and_keeps_the_last_snapshot(tmp_path, monkeypatch, capsys):
     class Diverging(SamplingVAE):
         calls = 0
@@ -255,6 +257,7 @@ def test_start_afresh_refuses_an_earlier_run_unless_forced(tmp_path):
     assert files_in(out) == ['log', 'model.npz']  # the model is rewritten by the run; snapshots go now
 
 
+@pytest.mark.slow
 def test_a_run_writes_exactly_its_files_and_keeps_two_snapshots(two_epochs):
     out, stdout = two_epochs
     assert files_in(out) == ['figures/epoch_001.png', 'figures/epoch_002.png', 'log', 'loss.png', 'model.npz',
@@ -270,6 +273,7 @@ def test_a_run_writes_exactly_its_files_and_keeps_two_snapshots(two_epochs):
     assert (model.n_latent, model.n_in, model.centers) == (2, 49, False)
 
 
+@pytest.mark.slow
 def test_epoch_figure_is_the_articles_digits_above_their_renders_from_a_seeded_binarisation(two_epochs):
     """The published epoch-50 figure's digits in its order, encoded from the binarisation seeded by
     (seed, epoch), 4x4 originals above 4x4 renders at --resolution 12x10 on black without margins."""
@@ -291,6 +295,7 @@ def test_epoch_figure_is_the_articles_digits_above_their_renders_from_a_seeded_b
     assert numpy.abs(got - figures.to_rgb(figures.article_layout(originals[:, 0], grey))).max() > 1
 
 
+@pytest.mark.slow
 def test_validation_uses_the_first_256_test_digits_in_order(tmp_path, capsys, monkeypatch):
     """With batches of 100 the Evaluator averages three batch means (100, 100, 56 digits): the mean
     changes if the digits are more or fewer, or shuffled between the batches. The encoder's random
@@ -315,6 +320,7 @@ def test_validation_uses_the_first_256_test_digits_in_order(tmp_path, capsys, mo
     assert abs(entry['validation/main/loss'] - reported(x_test)['main/loss']) > 1e-3  # the batching is visible
 
 
+@pytest.mark.slow
 def test_evaluation_binarises_the_encoder_input_at_random(tmp_path, capsys, monkeypatch):
     """Under the Evaluator the encoder sees x > uniform drawn from numpy's global stream, as in training."""
     import model as model_module
@@ -326,6 +332,7 @@ def test_evaluation_binarises_the_encoder_input_at_random(tmp_path, capsys, monk
     assert (False, numpy.random) in seen  # the Evaluator, from the same stream as the article's
 
 
+@pytest.mark.slow
 def test_the_same_seed_gives_the_same_weights_and_another_seed_does_not(two_epochs, tmp_path, capsys):
     out, _ = two_epochs
     with numpy.load(os.path.join(out, 'snapshot_epoch_1')) as snapshot:
@@ -338,6 +345,7 @@ def test_the_same_seed_gives_the_same_weights_and_another_seed_does_not(two_epoc
     assert not numpy.array_equal(other, after_one)
 
 
+@pytest.mark.slow
 def test_resume_continues_where_the_newest_snapshot_left_off(two_epochs, tmp_path, capsys):
     out = str(tmp_path / 'run')
     shutil.copytree(two_epochs[0], out)
@@ -353,6 +361,7 @@ def test_resume_continues_where_the_newest_snapshot_left_off(two_epochs, tmp_pat
     assert stdout.startswith(f'resumed from {os.path.join(out, "snapshot_epoch_2")} at epoch 2, iteration 8\n')
 
 
+@pytest.mark.slow
 def test_resume_auto_without_a_snapshot_starts_from_scratch(tmp_path, capsys):
     out = str(tmp_path)
     stdout = train_main(TINY + ['-e', '1', '-o', out, '-r', 'auto'], capsys)
@@ -365,6 +374,7 @@ def test_resume_auto_without_a_snapshot_starts_from_scratch(tmp_path, capsys):
     (['--train-size', '14'], 'input pixels 49, this run 196'),
     (['--n-train', '200'], 'training images 512, this run 200'),
 ])
+@pytest.mark.slow
 def test_resume_refuses_another_runs_snapshot_exactly(two_epochs, change, message, capsys):
     out = str(two_epochs[0])
     argv = [a for a in TINY if a != '--test'] if '--n-train' in change else TINY
@@ -428,6 +438,7 @@ def test_a_refused_resume_leaves_no_output_directory(tmp_path, capsys):
     assert code == 2 and 'does not exist' in err and not out.exists()
 
 
+@pytest.mark.slow
 def test_resume_messages_for_bad_snapshots(tmp_path, capsys):
     missing = str(tmp_path / 'nothing_here')
     assert exit_of(TINY + ['-o', str(tmp_path), '-r', missing], capsys) == (
@@ -442,6 +453,7 @@ def test_resume_messages_for_bad_snapshots(tmp_path, capsys):
     assert code == 2 and err.startswith(f'train.py: error: snapshot {empty} cannot be resumed from (KeyError: ')
 
 
+@pytest.mark.slow
 def test_a_snapshot_without_the_coordinate_order_is_refused(two_epochs, tmp_path, capsys):
     with numpy.load(os.path.join(two_epochs[0], 'snapshot_epoch_2')) as snapshot:
         arrays = {k: snapshot[k] for k in snapshot.files if k != 'updater/model:main/coordinates'}
@@ -459,6 +471,7 @@ def figures_size(path):
     return matplotlib.image.imread(path).shape[:2]
 
 
+@pytest.mark.slow
 def test_opt_in_flags_reach_the_model(monkeypatch, tmp_path):
     args = train.parse_args(['--test', '-z', '3', '--train-size', '14', '--grid', 'center', '--footprint', '2',
                              '--free-bits', '0.25', '--decoder', 'faithful', '-b', '32'])
@@ -489,6 +502,7 @@ def test_opt_in_flags_reach_the_model(monkeypatch, tmp_path):
     assert not any(c.startswith('main/decoder/') for c in columns(fast))
 
 
+@pytest.mark.slow
 def test_interrupt_and_tf32_and_an_unwritable_out(monkeypatch, tmp_path, capsys):
     monkeypatch.delenv('CUPY_TF32', raising=False)
     (tmp_path / 'file').write_text('')
@@ -515,6 +529,7 @@ def test_a_failed_write_during_training_is_one_line_naming_the_directory(monkeyp
            'intact: resume with -r auto once it can be written\n')
 
 
+@pytest.mark.slow
 def test_force_starts_afresh_in_an_out_that_holds_a_run(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(training.Trainer, 'run', lambda self, **kwargs: None)  # the start, not the training
     out = tmp_path / 'out'
@@ -526,6 +541,7 @@ def test_force_starts_afresh_in_an_out_that_holds_a_run(monkeypatch, tmp_path, c
     assert not (out / 'snapshot_epoch_3').exists()  # -r auto can never go back to it
 
 
+@pytest.mark.slow
 def test_a_snapshot_is_never_unpickled(two_epochs, tmp_path, capsys):
     """A crafted snapshot with a pickled object where an array belongs: refused in one line, nothing run."""
     marker = tmp_path / 'unpickled'
@@ -546,6 +562,7 @@ def test_a_snapshot_is_never_unpickled(two_epochs, tmp_path, capsys):
     assert err.count('\n') == 1 and not marker.exists()
 
 
+@pytest.mark.slow
 def test_the_printed_table_and_the_plotted_curves(two_epochs):
     out, stdout = two_epochs
     header = stdout.split('\n')[0].split()
@@ -585,6 +602,7 @@ def test_resume_auto_without_a_snapshot_still_protects_an_earlier_model(tmp_path
 
 
 @pytest.mark.parametrize('log', [True, False])
+@pytest.mark.slow
 def test_resume_auto_after_a_stop_before_the_first_snapshot_starts_again_from_epoch_1(log, tmp_path, capsys):
     out = tmp_path / 'run'
     train_main(TINY + ['-e', '1', '-o', str(out)], capsys)
@@ -597,6 +615,7 @@ def test_resume_auto_after_a_stop_before_the_first_snapshot_starts_again_from_ep
     assert sorted(f for f in os.listdir(out) if f.startswith('snapshot')) == ['snapshot_epoch_1', 'snapshot_epoch_2']
 
 
+@pytest.mark.slow
 def test_a_run_removes_what_an_interrupted_write_left_and_keeps_the_users_files(two_epochs, tmp_path, capsys):
     out = tmp_path / 'run'
     shutil.copytree(two_epochs[0], out)
@@ -615,6 +634,7 @@ def test_a_run_removes_what_an_interrupted_write_left_and_keeps_the_users_files(
     assert all(path.read_text() == 'the user\'s' for path in kept)
 
 
+@pytest.mark.slow
 def test_the_model_of_a_snapshot_is_the_model_file_of_its_epoch(two_epochs, tmp_path, capsys):
     import model_from_snapshot
     out, _ = two_epochs
@@ -633,6 +653,7 @@ def test_the_model_of_a_snapshot_is_the_model_file_of_its_epoch(two_epochs, tmp_
 
 
 @pytest.mark.parametrize('decoder,held', [('fast', [1]), ('faithful', None)])
+@pytest.mark.slow
 def test_cpu_training_on_the_fast_path_holds_the_blas_to_one_thread(decoder, held, tmp_path, capsys, monkeypatch):
     """Between steps too (where the encoder multiplies): a two-thread BLAS call leaves OpenBLAS's helper
     thread spinning on a core, which slows the fast path's workers; the faithful path keeps the BLAS's threads."""
@@ -666,6 +687,7 @@ def test_a_run_stopped_and_resumed_logs_what_the_run_that_was_not_stopped_logs(d
     numpy.testing.assert_array_equal(resumed.decoder.linear1.W.array, whole.decoder.linear1.W.array)
 
 
+@pytest.mark.slow
 def test_a_snapshot_without_the_random_state_is_refused_as_not_resumable_exactly(two_epochs, tmp_path, capsys):
     snapshot = str(tmp_path / 'snapshot_epoch_2')
     with numpy.load(os.path.join(two_epochs[0], 'snapshot_epoch_2'), allow_pickle=False) as npz:
