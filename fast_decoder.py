@@ -14,7 +14,7 @@ Exact rearrangements only:
   each block's backward runs right after its forward, while its activations are still in cache; only the
   weight gradients are kept. Each core takes its own blocks with a one-thread BLAS, which multiplies
   them faster than a two-thread BLAS multiplies the whole batch (docs/performance.md).
-tests/test_fastpath.py checks outputs and every gradient against SamplingDecoder.__call__.
+tests/test_fast_decoder.py checks outputs and every gradient against SamplingDecoder.__call__.
 """
 import concurrent.futures
 import contextlib
@@ -95,7 +95,7 @@ _kernels = {}
 
 
 def _gpu_kernels():
-    # GPU only: run by tests/test_fastpath.py where CuPy finds a GPU
+    # GPU only: run by tests/test_fast_decoder.py where CuPy finds a GPU
     if not _kernels:
         _kernels['bias_relu'] = cuda.cupy.ElementwiseKernel('T b', 'T a', 'a = max(a + b, (T)0)', 'svae_bias_relu')
         _kernels['sum_relu'] = cuda.cupy.ElementwiseKernel('T a, T b', 'T c', 'c = max(a + b, (T)0)', 'svae_sum_relu')
@@ -376,7 +376,7 @@ class FastSamplingDecoder(model.SamplingDecoder):
 
 
 def decoder_class(choice, device):
-    """The decoder for --decoder: the fast one on the CPU by default (where tests/test_fastpath.py runs), the
+    """The decoder for --decoder: the fast one on the CPU by default (where tests/test_fast_decoder.py runs), the
     article's code as written on a GPU until that test has run on one."""
     if choice == 'fast' or (choice is None and device.xp is numpy):
         return FastSamplingDecoder

@@ -1,4 +1,4 @@
-"""cli.py's helpers one by one: exact messages, the boundaries of every check, device and decoder choice."""
+"""svae/cli.py's helpers one by one: the boundaries of every check, device choice, paths."""
 import argparse
 import datetime
 import os

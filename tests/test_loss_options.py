@@ -1,4 +1,4 @@
-"""Opt-in training settings (#12): footprint training and free bits. Off, each is exactly the article."""
+"""The opt-in loss options of model.py (footprint training, free bits): off, each is exactly the article; and the sweep that trains with them."""
 import numpy
 import pytest
 
