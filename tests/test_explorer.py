@@ -67,19 +67,25 @@ def open_page(browser, page, backend, size='40x24'):
     wait_idle(browser)
 
 
-def wait_idle(browser, timeout=60):
-    """Until the page has drawn its frame. A tab busy drawing answers no script until it is done, which on a
+def wait_until(browser, script, timeout=60):
+    """The script's value once it is true. A tab busy drawing answers no script until it is done, which on a
     loaded machine can take longer than a script may (a TimeoutException): ask again until the deadline."""
     from selenium.common.exceptions import TimeoutException
     deadline = time.time() + timeout
     while True:
         try:
-            if browser.execute_script('return Boolean(window.explorer && window.explorer.idle)'):
-                return
+            value = browser.execute_script(script)
+            if value:
+                return value
         except TimeoutException:
             pass
-        assert time.time() < deadline, 'the page never finished drawing'
+        assert time.time() < deadline, f'not within {timeout} s: {script}'
         time.sleep(0.02)
+
+
+def wait_idle(browser, timeout=60):
+    """Until the page has drawn its frame."""
+    wait_until(browser, 'return Boolean(window.explorer && window.explorer.idle)', timeout)
 
 
 def page_probabilities(browser):
@@ -418,10 +424,8 @@ def test_the_canvas_fits_a_phone_and_follows_the_window(browser, page):
         assert inside and follows and width == height and width < 360
         assert browser.execute_script('return document.querySelector("meta[name=viewport]").content') \
             == 'width=device-width, initial-scale=1'
-    deadline = time.time() + 240  # the window is wide again: 448 CSS pixels, drawn at that size
-    while browser.execute_script(fits)[2] == width:
-        assert time.time() < deadline
-        time.sleep(0.1)
+    # the window is wide again: 448 CSS pixels, drawn at that size
+    wait_until(browser, f'return document.getElementById("view").width !== {width}', timeout=240)
     wait_idle(browser, timeout=240)
     inside, follows, width, height = browser.execute_script(fits)
     assert inside and follows and width == height == round(448 * browser.execute_script('return devicePixelRatio'))
