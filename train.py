@@ -441,6 +441,9 @@ def main(argv=None):
                 raise WriteError(f'cannot write in {args.out} ({e.strerror or e}); the files written before are '
                                  'intact: resume with -r auto once it can be written') from None
     except KeyboardInterrupt:
+        if newest_snapshot(args.out) is None:
+            cli.fail(prog, 'interrupted before the first snapshot (written after each epoch): nothing to resume, '
+                           'run again to start over', status=130)
         cli.fail(prog, 'interrupted; resume with -r auto', status=130)
     print(f'model saved to {os.path.join(args.out, "model.npz")}')
 

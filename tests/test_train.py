@@ -513,8 +513,12 @@ def test_interrupt_and_tf32_and_an_unwritable_out(monkeypatch, tmp_path, capsys)
     def interrupted(self, **kwargs):
         raise KeyboardInterrupt
     monkeypatch.setattr(training.Trainer, 'run', interrupted)
-    assert exit_of(TINY + ['-o', str(tmp_path / 'out')], capsys) == (
-        130, 'train.py: error: interrupted; resume with -r auto\n')
+    code, err = exit_of(TINY + ['-o', str(tmp_path / 'out')], capsys)
+    assert code == 130 and 'before the first snapshot' in err and '-r auto' not in err and err.count('\n') == 1
+    (tmp_path / 'out' / 'snapshot_epoch_1').write_bytes(b'')  # a run with a snapshot to go back to
+    monkeypatch.setattr(train, 'resume', lambda trainer, path, out: True)
+    code, err = exit_of(TINY + ['-o', str(tmp_path / 'out'), '-r', 'auto'], capsys)
+    assert code == 130 and 'resume with -r auto' in err
 
 
 def test_a_failed_write_during_training_is_one_line_naming_the_directory(monkeypatch, tmp_path, capsys):
