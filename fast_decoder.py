@@ -211,8 +211,8 @@ def _each_worker(work, workers):
 def training_threads(model):
     """Around a CPU training run of a model with FastSamplingDecoder: the BLAS held to one thread throughout.
     After a two-thread BLAS call (the encoder's), OpenBLAS's helper thread spins on a core for a while and
-    slows the workers that follow (experiments/bench_blocks.py: a step at batch 64 took 177-184 ms, 152-153 ms
-    held to one thread); the encoder's small products lose little on one core."""
+    slows the workers that follow (measured with experiments/fast_decoder_pieces/bench_blocks.py); the
+    encoder's small products lose little on one core."""
     fast_cpu = isinstance(getattr(model, 'decoder', None), FastSamplingDecoder) and model.xp is numpy
     if not fast_cpu or threadpoolctl is None:
         return contextlib.nullcontext()

@@ -114,7 +114,7 @@ def test_summary_of_a_missing_or_foreign_file_is_one_line(tmp_path, capsys):
 
 def test_paired_steps_alternate_the_order_and_report_the_median_ratio_pair_by_pair():
     import contextlib
-    import bench_pair
+    from fast_decoder_pieces import bench_pair
     order = []
     updaters = [type('Updater', (), {'update': lambda self, k=k: order.append(k)})() for k in (0, 1)]
     times = bench_pair.paired_step_ms(updaters, contextlib.nullcontext(), pairs=4, warmup=1)
@@ -128,7 +128,7 @@ def test_paired_steps_alternate_the_order_and_report_the_median_ratio_pair_by_pa
 
 
 def test_paired_steps_of_the_same_file_end_to_end(capsys):
-    import bench_pair
+    from fast_decoder_pieces import bench_pair
     fastpath = os.path.join(os.path.dirname(bench.__file__), '..', 'fast_decoder.py')
     bench_pair.main([fastpath, fastpath, '--pairs', '2', '-b', '2'])
     out = capsys.readouterr().out.splitlines()
@@ -138,7 +138,7 @@ def test_paired_steps_of_the_same_file_end_to_end(capsys):
 @pytest.mark.parametrize('content,message', [(None, 'no such file'), ('x = (', 'cannot be loaded'),
                                              ('x = 1', 'not a copy of svae/fast_decoder.py')])
 def test_paired_steps_of_a_file_that_is_no_fastpath_is_one_line(tmp_path, capsys, content, message):
-    import bench_pair
+    from fast_decoder_pieces import bench_pair
     path = tmp_path / 'other.py'
     if content is not None:
         path.write_text(content)

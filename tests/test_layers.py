@@ -21,7 +21,8 @@ SCRIPT_LAYER = 4
 MODULES = sorted(glob.glob(os.path.join(ROOT, 'svae', '*.py')) + [os.path.join(ROOT, f'{name}.py') for name in LAYERS
                                                                    if name != 'svae'])
 SCRIPTS = sorted([os.path.join(ROOT, 'train.py'), os.path.join(ROOT, 'render.py')]
-                 + glob.glob(os.path.join(ROOT, 'experiments', '*.py')) + glob.glob(os.path.join(ROOT, 'tools', '*.py')))
+                 + glob.glob(os.path.join(ROOT, 'experiments', '**', '*.py'), recursive=True)
+                 + glob.glob(os.path.join(ROOT, 'tools', '*.py')))
 SCRIPT_NAMES = {os.path.splitext(os.path.basename(path))[0] for path in SCRIPTS}
 
 

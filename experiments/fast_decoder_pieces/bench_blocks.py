@@ -1,6 +1,6 @@
 """The measurements behind the fused training path (docs/performance.md), at batch 64 on the CPU:
 
-    python experiments/bench_blocks.py
+    python experiments/fast_decoder_pieces/bench_blocks.py
 
 - the decoder's six 256x256 products of a step: as whole-batch products (the BLAS's own threads), and in
   blocks of fast_decoder.BLOCK_ROWS rows, each core its own blocks with a one-thread BLAS;
@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout: model.py, svae/
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir))  # the checkout: model.py, svae/
 import svae
 import numpy
 

@@ -1,7 +1,7 @@
 """Two versions of svae/fast_decoder.py compared in paired training steps, on the CPU, at batch 64:
 
     git show e860046:svae/fastpath.py > /tmp/fastpath_before.py
-    python experiments/bench_pair.py /tmp/fastpath_before.py fast_decoder.py
+    python experiments/fast_decoder_pieces/bench_pair.py /tmp/fastpath_before.py fast_decoder.py
 
 Both models (the same weights) train in one process, one step of A and one of B in turn (the order swapped
 every pair), so that both see the same phases of other load; the median of B's step time over A's, pair by
@@ -14,7 +14,7 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout: model.py, svae/
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir))  # the checkout: model.py, svae/
 import svae
 import numpy
 
