@@ -10,8 +10,6 @@ import tempfile
 
 import svae
 from svae import ROOT
-import chainer
-import numpy
 
 # The pretrained model committed with the checkout: the article's run (results/README.md).
 PRETRAINED = os.path.join(ROOT, 'results', 'article_50_epochs', 'model.npz')
@@ -153,6 +151,7 @@ def add_decoder_flag(parser):
 
 def device_for(gpu):
     """The chainer device for -g, or a UsageError that says what is missing."""
+    import chainer  # here, so that a script that reads files only (bench_summary.py) does not load Chainer
     if gpu < 0:
         return chainer.get_device('@numpy')
     try:
