@@ -69,6 +69,12 @@ def test_absent_optional_fields_take_the_articles_values(arrays, tmp_path):
     assert (model.n_in, model.centers, model.footprint, model.free_bits) == (784, False, 1, 0.0)
 
 
+def says(error, *gists):
+    """Whether the error's message is one line that says each of `gists` (the file first of all)."""
+    message = str(error.value)
+    return '\n' not in message and all(str(g) in message for g in gists)
+
+
 def test_messages_name_the_file_and_what_to_do(arrays, tmp_path):
     snapshot = str(tmp_path / 'run' / 'snapshot_epoch_2')
     os.makedirs(os.path.dirname(snapshot))
@@ -76,25 +82,23 @@ def test_messages_name_the_file_and_what_to_do(arrays, tmp_path):
         numpy.savez(f, **{'updater/model:main/' + k: v for k, v in arrays.items()})
     with pytest.raises(ModelFileError) as error:
         load_model(snapshot)
-    assert str(error.value) == (f'{snapshot} is a training snapshot (for train.py -r), not a model file; use '
-                                f'{tmp_path / "run" / "model.npz"}, which train.py writes beside it every epoch')
+    assert says(error, snapshot, 'snapshot', str(tmp_path / 'run' / 'model.npz'))  # the file to use instead
     old = write(tmp_path, arrays, coordinates=None)
     with pytest.raises(ModelFileError) as error:
         load_model(old)
-    assert str(error.value) == (f"model file {old} is from an earlier version whose decoder took (column, row) "
-                                f"coordinates, not the article's (row, column); it cannot be used")
+    assert says(error, old, '(column, row)')
     pickled = str(tmp_path / 'pickled.npz')
     numpy.savez(pickled, **arrays, extra=numpy.array([{'a': 1}], dtype=object))
     with pytest.raises(ModelFileError) as error:
         load_model(pickled)
-    assert str(error.value) == f'model file {pickled} holds pickled Python objects; refusing to load it'
+    assert says(error, pickled, 'pickled')
     damaged = str(tmp_path / 'damaged.npz')  # a zip whose directory is intact and whose contents are not
     content = bytearray(open(old, 'rb').read())
     content[len(content) // 2:len(content) // 2 + 64] = bytes(64)
     open(damaged, 'wb').write(content)
     with pytest.raises(ModelFileError) as error:
         load_model(damaged)
-    assert str(error.value).startswith(f'model file {damaged} is corrupt or not an .npz file (BadZipFile: ')
+    assert says(error, damaged, 'corrupt', 'BadZipFile')
 
 
 def test_a_bad_array_header_and_wrong_keys_are_named(arrays, tmp_path):

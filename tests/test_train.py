@@ -29,6 +29,12 @@ def train_main(argv, capsys):
     return capsys.readouterr().out
 
 
+def refused(exit, status, *gists):
+    """Whether train.py ended with `status` and one line on stderr that says each of `gists`."""
+    code, err = exit
+    return code == status and err.startswith('train.py: error: ') and err.count('\n') == 1 and all(g in err for g in gists)
+
+
 def exit_of(argv, capsys):
     with pytest.raises(SystemExit) as info:
         train.main(argv)
@@ -76,15 +82,15 @@ def test_defaults_are_the_articles():
     assert train.parse_args(['-e', '7']).epoch == 7
 
 
-@pytest.mark.parametrize('argv,message', [
-    (['--train-size', '5'], '--train-size must divide 28 (1, 2, 4, 7, 14, 28), not 5'),
-    (['--footprint', '2'], '--footprint needs --grid center (a footprint is the area around a pixel centre)'),
-    (['-r', 'auto', '--force'], '-r resumes the run in --out and --force replaces it: give one of them'),
+@pytest.mark.parametrize('argv,gists', [
+    (['--train-size', '5'], ['--train-size', '1, 2, 4, 7, 14, 28', 'not 5']),
+    (['--footprint', '2'], ['--footprint', '--grid center']),
+    (['-r', 'auto', '--force'], ['-r', '--force']),
 ])
-def test_flag_combinations_refused_exactly(argv, message, capsys):
+def test_flag_combinations_are_refused_naming_the_flags(argv, gists, capsys):
     with pytest.raises(SystemExit) as info:
         train.parse_args(argv)
-    assert info.value.code == 2 and capsys.readouterr().err == f'train.py: error: {message}\n'
+    assert refused((info.value.code, capsys.readouterr().err), 2, *gists)
 
 
 def test_flags_that_pass_the_checks():
@@ -168,16 +174,16 @@ def test_nonfinite_check_runs_before_the_snapshot_writer():
     assert train.StopOnNonfiniteLoss().check_every == 100
 
 
-@pytest.mark.parametrize('argv,message', [
-    (['--test', '-b', '513'], '-b 513 is larger than the training set (512 images)'),
-    (['--n-train', '100', '-b', '101'], '-b 101 is larger than the training set (100 images)'),
-    (['--n-train', '60001'], '--n-train 60001: the training set has 60000 images'),
+@pytest.mark.parametrize('argv,gists', [
+    (['--test', '-b', '513'], ['-b 513', '512 images']),
+    (['--n-train', '100', '-b', '101'], ['-b 101', '100 images']),
+    (['--n-train', '60001'], ['--n-train 60001', '60000 images']),
 ])
-def test_a_batch_larger_than_the_training_set_is_refused_before_anything_is_written(argv, message, tmp_path, capsys):
+def test_a_batch_larger_than_the_training_set_is_refused_before_anything_is_written(argv, gists, tmp_path, capsys):
     """SerialIterator would fill each step by passing over the set several times, each pass counted as an epoch
     (`--test -b 100000`: one step logged as epoch 195)."""
     out = tmp_path / 'run'
-    assert exit_of(argv + ['-z', '2', '--no-progress', '-o', str(out)], capsys) == (2, f'train.py: error: {message}\n')
+    assert refused(exit_of(argv + ['-z', '2', '--no-progress', '-o', str(out)], capsys), 2, *gists)
     assert not out.exists()
 
 
@@ -210,8 +216,7 @@ def test_nonfinite_loss_stops_the_run_in_one_line_and_keeps_the_last_snapshot(tm
             return loss
 
     monkeypatch.setattr(train, 'SamplingVAE', Diverging)
-    assert exit_of(TINY + ['-e', '3', '-o', str(tmp_path)], capsys) == (
-        1, 'train.py: error: loss became nan at epoch 2, iteration 6; training stopped, last snapshot left intact\n')
+    assert refused(exit_of(TINY + ['-e', '3', '-o', str(tmp_path)], capsys), 1, 'nan', 'epoch 2', 'iteration 6')
     assert files_in(tmp_path) == ['figures/epoch_001.png', 'log', 'loss.png', 'model.npz', 'snapshot_epoch_1']
     model = load_model(str(tmp_path / 'model.npz'))
     assert all(numpy.isfinite(p.array).all() for p in model.params())
@@ -441,16 +446,14 @@ def test_a_refused_resume_leaves_no_output_directory(tmp_path, capsys):
 @pytest.mark.slow
 def test_resume_messages_for_bad_snapshots(tmp_path, capsys):
     missing = str(tmp_path / 'nothing_here')
-    assert exit_of(TINY + ['-o', str(tmp_path), '-r', missing], capsys) == (
-        2, f'train.py: error: snapshot {missing} does not exist or is not a file\n')
+    assert refused(exit_of(TINY + ['-o', str(tmp_path), '-r', missing], capsys), 2, missing, 'does not exist')
     junk = tmp_path / 'junk'
     junk.write_bytes(b'not a zip')
-    assert exit_of(TINY + ['-o', str(tmp_path), '-r', str(junk)], capsys) == (
-        2, f'train.py: error: snapshot {junk} is corrupt or not a snapshot written by train.py\n')
+    assert refused(exit_of(TINY + ['-o', str(tmp_path), '-r', str(junk)], capsys), 2, str(junk), 'corrupt')
     empty = tmp_path / 'empty.npz'
     numpy.savez(empty, something=numpy.zeros(2))
     code, err = exit_of(TINY + ['-o', str(tmp_path), '-r', str(empty)], capsys)
-    assert code == 2 and err.startswith(f'train.py: error: snapshot {empty} cannot be resumed from (KeyError: ')
+    assert refused((code, err), 2, str(empty), 'KeyError')
 
 
 @pytest.mark.slow
@@ -461,9 +464,7 @@ def test_a_snapshot_without_the_coordinate_order_is_refused(two_epochs, tmp_path
     with open(old, 'wb') as f:
         numpy.savez(f, **arrays)
     code, err = exit_of(TINY + ['-e', '3', '-o', str(tmp_path / 'o'), '-r', str(old)], capsys)
-    assert (code, err) == (2, f'train.py: error: snapshot {old} is from an earlier version whose decoder took '
-                                 '(column, row) coordinates, not the article\'s (row, column); it cannot be resumed: '
-                                 'start afresh with --force\n')
+    assert refused((code, err), 2, str(old), '(column, row)', '--force')
 
 
 def figures_size(path):
