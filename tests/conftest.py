@@ -26,3 +26,10 @@ def xp_devices():
     if HAVE_GPU:
         devices.append(chainer.get_device('@cupy:0'))
     return devices
+
+
+def says(message, *gists):
+    """Whether a message is one line that says each of `gists` (the file it names, the value refused, the remedy):
+    what a user needs from it, not its wording."""
+    message = str(message).rstrip('\n')
+    return '\n' not in message and all(str(gist) in message for gist in gists)

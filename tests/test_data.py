@@ -1,6 +1,7 @@
 import numpy
 import pytest
 
+from conftest import says
 from svae import data
 
 
@@ -28,17 +29,16 @@ def test_missing_and_corrupt_files_are_named(tmp_path):
         data.load_mnist('test', str(bad))
 
 
-def test_data_file_messages_are_exact(tmp_path):
+def test_data_file_messages_name_the_file_and_what_is_wrong(tmp_path):
     missing = str(tmp_path / 'nope.npz')
     with pytest.raises(data.DataFileError) as info:
         data.load_mnist('test', missing)
-    assert str(info.value) == (f'MNIST file {missing} is missing (it ships with the repository: '
-                               'git checkout data/mnist.npz)')
+    assert says(info.value, missing, 'missing', 'git checkout data/mnist.npz')
     bad = tmp_path / 'mnist.npz'
     bad.write_bytes(b'not mnist')
     with pytest.raises(data.DataFileError) as info:
         data.load_mnist('test', str(bad))
-    assert str(info.value) == f'MNIST file {bad} is corrupt (sha256 differs from {data.MNIST_SHA256})'
+    assert says(info.value, bad, 'corrupt', data.MNIST_SHA256)
 
 
 def test_sha256_of_a_file(tmp_path):  # the digest as sha256sum prints it
