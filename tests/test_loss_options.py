@@ -3,6 +3,7 @@ import numpy
 import pytest
 
 import svae
+from conftest import says
 import chainer
 import chainer.functions as F
 from chainer import gradient_check
@@ -188,5 +189,5 @@ def test_sweep_at_x4_trains_scores_and_draws_at_7x7(tmp_path, monkeypatch, capsy
     capsys.readouterr()
     with pytest.raises(SystemExit) as info:  # the same runs scored as x2: the 7x7 model is refused, not crashed into
         sweep.main(argv[:1] + ['--train-size', '14'] + argv[3:])
-    assert info.value.code == 2 and capsys.readouterr().err.strip() == (
-        f'sweep.py: error: {runs}/z3_point_freebits0.5/model.npz was trained on 49 input pixels, not 14x14 (--train-size 14)')
+    assert info.value.code == 2 and says(capsys.readouterr().err, f'{runs}/z3_point_freebits0.5/model.npz', '49',
+                                         '--train-size 14')
