@@ -434,6 +434,9 @@ def main(argv=None):
                 start_afresh(args.out, args.force)
             cli.writable_directory(args.out)  # after the checks above, so that a refused run leaves no new directory
             remove_interrupted_writes(args.out)
+            if trainer.updater.epoch >= args.epoch:
+                print(f'{args.out} has trained {trainer.updater.epoch} epochs already; nothing to do for -e {args.epoch}')
+                return
             try:
                 with fast_decoder.training_threads(trainer.updater.get_optimizer('main').target):
                     trainer.run(show_loop_exception_msg=False)

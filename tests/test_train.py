@@ -728,3 +728,13 @@ def test_affine3x_logs_the_mean_pose_of_the_epochs_training_iterations(tmp_path)
     logged = [entry['main/decoder/theta'] for entry in log_of(tmp_path)]
     numpy.testing.assert_allclose(logged, [numpy.mean(seen[:per_epoch]), numpy.mean(seen[per_epoch:])], rtol=1e-6)
     assert logged[1] != 0
+
+
+@pytest.mark.slow
+def test_resuming_a_run_that_has_its_epochs_trains_nothing_and_says_so(two_epochs, tmp_path, capsys):
+    out = tmp_path / 'run'
+    shutil.copytree(two_epochs[0], out)
+    before = (out / 'model.npz').read_bytes()
+    stdout = train_main(TINY + ['-e', '2', '-o', str(out), '-r', 'auto'], capsys)
+    assert 'nothing to do' in stdout.splitlines()[-1] and 'model saved' not in stdout
+    assert (out / 'model.npz').read_bytes() == before and len(log_of(out)) == 2
