@@ -204,7 +204,7 @@ def _each_worker(work, workers):
         return
     if workers not in _block_threads:
         _block_threads[workers] = concurrent.futures.ThreadPoolExecutor(workers)
-    with _one_blas_thread():
+    with _one_blas_thread() if threadpoolctl is not None else contextlib.nullcontext():
         list(_block_threads[workers].map(work, range(workers)))
 
 
@@ -222,8 +222,7 @@ def training_threads(model):
 class _Blocks:
     """One worker's buffers for a block of rows, and its sums of the weight gradients over its blocks."""
 
-    def __init__(self, images, points, units, dtype, backprop):
-        rows = min(points, BLOCK_ROWS)
+    def __init__(self, images, rows, units, dtype, backprop):
         self.h1, self.h2, self.h3 = (numpy.empty((rows, units), dtype) for _ in range(3))
         self.zeros = numpy.zeros(units, dtype)
         if backprop:
@@ -281,9 +280,9 @@ class _Blocks:
         self.g1_z[image] += g1_uv1[:, 2]
 
 
-def _row_blocks(images, points):
-    """(image, lo, hi) for every block of rows lo:hi of every image."""
-    return [(i, lo, min(lo + BLOCK_ROWS, points)) for i in range(images) for lo in range(0, points, BLOCK_ROWS)]
+def _row_blocks(images, points, rows):
+    """(image, lo, hi) for every block of at most `rows` rows lo:hi of every image."""
+    return [(i, lo, min(lo + rows, points)) for i in range(images) for lo in range(0, points, rows)]
 
 
 def _each_block(blocks, workers, step):
@@ -303,11 +302,15 @@ def _layers(W2, b2, W3, b3, W4, b4):
 class FusedBernoulliNLL(chainer.Function):
     """sum(F.bernoulli_nll(x, f(u, v, z))) over the grid uv and the images: (z, W1, b1, ..., W4, b4) -> the sum,
     on the CPU. With backprop on, the gradients (for an upstream gradient of 1) are summed during the forward
-    pass, block by block; backward scales them by the upstream gradient."""
+    pass, block by block; backward scales them by the upstream gradient.
 
-    def __init__(self, uv, x):
+    workers: threads that take the blocks in turn (None: one per core); block_rows: rows of a block at most.
+    Neither changes the result beyond float rounding."""
+
+    def __init__(self, uv, x, workers=None, block_rows=BLOCK_ROWS):
         self.uv = uv  # (P, 2) grid coordinates: constants, not inputs
         self.x = x  # (N, P) targets in [0, 1]: data, not inputs
+        self.workers, self.block_rows = workers, block_rows
 
     def forward(self, inputs):
         z, W1, b1, W2, b2, W3, b3, W4, b4 = inputs
@@ -315,10 +318,10 @@ class FusedBernoulliNLL(chainer.Function):
         backprop = chainer.config.enable_backprop
         h_z, h_uv = _first_layer(z, W1, b1, self.uv)
         layers = _layers(W2, b2, W3, b3, W4, b4)
-        blocks = _row_blocks(n, p)
+        blocks = _row_blocks(n, p, self.block_rows)
         uv1 = numpy.concatenate([self.uv, numpy.ones((p, 1), z.dtype)], axis=1)  # (u, v, 1) for every point
-        workers = _workers(len(blocks))
-        scratch = [_Blocks(n, p, units, z.dtype, backprop) for _ in range(workers)]
+        workers = min(self.workers or _workers(len(blocks)), len(blocks))
+        scratch = [_Blocks(n, min(p, self.block_rows), units, z.dtype, backprop) for _ in range(workers)]
 
         def step(k, i, lo, hi):
             y = scratch[k].forward(h_uv[lo:hi], h_z[i], layers)

@@ -70,7 +70,7 @@ def blocked_sgemm_gflops(images=64, size=256, repeats=10):
     a = numpy.random.rand(images * POINTS, size).astype(numpy.float32)
     b = numpy.random.rand(size, size).astype(numpy.float32)
     out = numpy.empty_like(a)
-    blocks = fast_decoder._row_blocks(images, POINTS)
+    blocks = fast_decoder._row_blocks(images, POINTS, fast_decoder.BLOCK_ROWS)
     workers = fast_decoder._workers(len(blocks))
 
     def multiply(k, image, lo, hi):

@@ -45,7 +45,7 @@ def products(repeats):
     a = rng.rand(BATCH * POINTS, UNITS).astype(numpy.float32)
     w = rng.rand(UNITS, UNITS).astype(numpy.float32)
     out = numpy.empty_like(a)
-    blocks = fast_decoder._row_blocks(BATCH, POINTS)
+    blocks = fast_decoder._row_blocks(BATCH, POINTS, fast_decoder.BLOCK_ROWS)
     workers = fast_decoder._workers(len(blocks))
 
     def whole():
