@@ -72,7 +72,7 @@ class SamplingVAE(chainer.Chain):
                  footprint=1, free_bits=0.0):
         super().__init__()
         self.n_latent, self.n_in = n_latent, n_in
-        self.centers = centers  # pixel-centre (u, v) grid instead of the article's linspace (evaluate.py)
+        self.centers = centers  # pixel-centre (u, v) grid instead of the article's linspace (experiments/superres.py)
         # Opt-in training settings (train.py --footprint, --free-bits); the article's are 1 and 0.
         if footprint > 1 and not centers:
             raise ValueError('a footprint needs the pixel-centre grid (centers=True)')

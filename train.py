@@ -60,7 +60,7 @@ def parse_args(argv=None):
                         help='train on MNIST area-averaged to NxN (N divides 28; default 28)')
     parser.add_argument('--grid', choices=('linspace', 'center'), default='linspace',
                         help="(u, v) of the pixels: the article's linspace(-1, 1) (default), or pixel centres "
-                             '(experiments/evaluate.py)')
+                             '(experiments/superres.py)')
     parser.add_argument('--footprint', type=cli.positive_int, default=1, metavar='K',
                         help='opt-in, with --grid center: compare each pixel with the mean of f over K x K points '
                              'of its area instead of f at its centre (default 1: the article)')

@@ -1,5 +1,5 @@
 """What the experiments measure with: PSNR, the clipped Bernoulli NLL and interpolation baselines
-(experiments/evaluate.py, sweep.py, compare_article.py)."""
+(experiments/superres.py, compare_article.py)."""
 import functools
 
 import numpy

@@ -122,7 +122,7 @@ def written_paths(argv):
 
 def test_the_commands_are_found():
     scripts = {os.path.basename(argv[0]) for _, argv in COMMANDS}
-    assert {'train.py', 'render.py', 'compare_article.py', 'export_web.py', 'evaluate.py', 'sweep.py'} <= scripts
+    assert {'train.py', 'render.py', 'compare_article.py', 'export_web.py', 'superres.py'} <= scripts
 
 
 @pytest.mark.parametrize('page,argv', COMMANDS, ids=[' '.join(argv)[:80] for _, argv in COMMANDS])

@@ -1,9 +1,8 @@
-"""The opt-in loss options of model.py (footprint training, free bits): off, each is exactly the article; and the sweep that trains with them."""
+"""The opt-in loss options of model.py (footprint training, free bits): off, each is exactly the article."""
 import numpy
 import pytest
 
 import svae
-from conftest import says
 import chainer
 import chainer.functions as F
 from chainer import gradient_check
@@ -121,73 +120,3 @@ def test_flag_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         train.parse_args(argv)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
-
-
-def test_sweep_configurations_and_latent_use_by_hand():
-    import sweep
-    assert [name for name, _ in sweep.configurations(sweep.parse_args([]))] == [
-        f'z{z}_{kind}_freebits{bits}' for z in (8, 16, 32) for kind in ('point', 'footprint2') for bits in ('0', '0.25')]
-    one = sweep.parse_args(['--latents', '16', '--footprints', '1', '--free-bits', '0.25'])
-    assert list(sweep.configurations(one)) == [('z16_point_freebits0.25', ['-z', '16', '--footprint', '1', '--free-bits', '0.25'])]
-    args = sweep.parse_args(['--latents', '8', '32', '--footprints', '1', '4', '--free-bits', '0', '0.5'])
-    assert [name for name, _ in sweep.configurations(args)] == [
-        'z8_point_freebits0', 'z8_point_freebits0.5', 'z8_footprint4_freebits0', 'z8_footprint4_freebits0.5',
-        'z32_point_freebits0', 'z32_point_freebits0.5', 'z32_footprint4_freebits0', 'z32_footprint4_freebits0.5']
-    assert dict(sweep.configurations(args))['z32_footprint4_freebits0.5'] == [
-        '-z', '32', '--footprint', '4', '--free-bits', '0.5']
-    numpy.random.seed(0)
-    model = SamplingVAE(3, n_in=196, centers=True)
-    model.encoder_mu.W.array[1] = 0  # dimension 1 ignores the input: E[z_1 | x] is the same for every x
-    x = numpy.random.RandomState(6).uniform(size=(40, 1, 14, 14)).astype(numpy.float32)
-    kl, active = sweep.latent_use(model, x)
-    with chainer.using_config('train', False):
-        mu, ln_var = (a.array.astype(numpy.float64) for a in model.encode(x))
-    assert kl == pytest.approx((0.5 * (mu ** 2 + numpy.exp(ln_var) - ln_var - 1)).sum(axis=1).mean(), rel=1e-5)
-    assert active == int((mu.var(axis=0) > 0.01).sum()) and mu[:, 1].var() == 0 and active <= 2
-
-
-def test_sweep_counts_a_runs_epochs_by_its_log(tmp_path):
-    import sweep
-    assert sweep.trained_epochs(str(tmp_path)) == 0  # nothing there
-    (tmp_path / 'log').write_text('[{"epoch": 1, "iteration": 938}, {"epoch": 3, "iteration": 2814}]')
-    assert sweep.trained_epochs(str(tmp_path)) == 0  # a log without its model
-    (tmp_path / 'model.npz').write_bytes(b'')  # an interrupted run leaves a model of its last epoch
-    assert sweep.trained_epochs(str(tmp_path)) == 3
-    (tmp_path / 'log').write_text('[]')
-    assert sweep.trained_epochs(str(tmp_path)) == 0
-    (tmp_path / 'log').write_text('[{"epoch": 1, "itera')  # cut off while written
-    assert sweep.trained_epochs(str(tmp_path)) == 0
-
-
-@pytest.mark.slow
-def test_sweep_at_x4_trains_scores_and_draws_at_7x7(tmp_path, monkeypatch, capsys):
-    import os
-    import matplotlib.pyplot as plt
-    from svae import data, figures, measure
-    import rendering
-    import sweep
-    monkeypatch.chdir(tmp_path)  # sweep.py finds train.py from anywhere
-    runs, table, figure = tmp_path / 'runs', tmp_path / 'x4.md', tmp_path / 'x4.png'
-    argv = ['--train-missing', '--train-size', '7', '--latents', '3', '--footprints', '1', '--free-bits', '0.5',
-            '-e', '1', '--n-train', '64', '-n', '12', '--runs', str(runs), '-o', str(table), '--figure', str(figure)]
-    sweep.main(argv)
-    lines = table.read_text().splitlines()
-    assert lines[0] == '# Sweep at x4: what would it take for f(u, v, z) to beat interpolation?'
-    assert '--train-size 7 --grid center' in lines[3] and lines[7].startswith('| z3_point_freebits0.5 | 3 | 1x1 | 0.5 | 1 |')
-    truth = data.load_mnist('test')[0][:12, 0]
-    low = data.downsample(truth[:, None], 7)[:, 0]
-    model = load_model(str(runs / 'z3_point_freebits0.5' / 'model.npz'))
-    assert model.n_in == 49 and model.centers
-    ours = rendering.model_render(model, low[:, None], 28)
-    assert lines[7].split(' | ')[5] == f'{measure.psnr(ours, truth):.2f}'
-    lanczos = measure.resize(low, 28, 'lanczos')
-    assert f'| (b) lanczos upsampling of the 7x7 input | {measure.psnr(lanczos, truth):.2f} |' in '\n'.join(lines)
-    image = numpy.round(plt.imread(str(figure))[..., 0] * 255)  # rows: truth, 7x7 input, Lanczos, best, first (here the same model)
-    expected = figures.tile(numpy.concatenate([truth[:8], figures.upscale_nearest(low[:8], 28, 28), lanczos[:8], ours[:8],
-                                               ours[:8]]), cols=8)
-    assert numpy.array_equal(image, figures.to_rgb(expected)[..., 0])
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as info:  # the same runs scored as x2: the 7x7 model is refused, not crashed into
-        sweep.main(argv[:1] + ['--train-size', '14'] + argv[3:])
-    assert info.value.code == 2 and says(capsys.readouterr().err, f'{runs}/z3_point_freebits0.5/model.npz', '49',
-                                         '--train-size 14')

@@ -12,7 +12,7 @@ import pytest
 
 import compare_article
 import convert_model
-import evaluate
+import superres
 import render
 import train
 from conftest import ROOT
@@ -118,7 +118,7 @@ def test_the_gpu_extras_bring_the_cuda_libraries_as_readme_says():
     assert "pip install -e '.[cuda13]'" in README and "'.[cuda12]'" in README
 
 
-PARSERS = {'train.py': train.parse_args, 'render.py': render.parse_args, 'evaluate.py': evaluate.parse_args,
+PARSERS = {'train.py': train.parse_args, 'render.py': render.parse_args, 'superres.py': superres.parse_args,
            'convert_model.py': convert_model.parse_args, 'compare_article.py': compare_article.parse_args}
 USAGE_LINES = [line for block in bash_blocks(README) for line in block.split('\n') if line.split()[:1] == ['python']]
 

@@ -231,12 +231,12 @@ def test_check_output_file_messages(tmp_path):
 
 def test_command_line_can_be_pasted_back_into_a_shell(monkeypatch):
     argv = ['-o', 'my results/report.md', '--seed', '4']
-    line = cli.command_line('experiments/sweep.py', argv)
-    assert line == "python experiments/sweep.py -o 'my results/report.md' --seed 4"
+    line = cli.command_line('experiments/superres.py', argv)
+    assert line == "python experiments/superres.py -o 'my results/report.md' --seed 4"
     assert shlex.split(line)[2:] == argv
-    monkeypatch.setattr(sys, 'argv', ['sweep.py', '-n', '3'])
-    assert cli.command_line('experiments/sweep.py') == 'python experiments/sweep.py -n 3'
-    assert cli.command_line('experiments/sweep.py', []) == 'python experiments/sweep.py'  # given, though empty
+    monkeypatch.setattr(sys, 'argv', ['superres.py', '-n', '3'])
+    assert cli.command_line('experiments/superres.py') == 'python experiments/superres.py -n 3'
+    assert cli.command_line('experiments/superres.py', []) == 'python experiments/superres.py'  # given, though empty
 
 
 def test_provenance_names_the_commit_and_today(monkeypatch):

@@ -14,7 +14,7 @@ import chainer
 
 import convert_model
 from svae import data
-import evaluate
+import superres
 import export_web
 import render
 from svae import cli
@@ -126,8 +126,8 @@ BAD_INPUTS = [
     ('render', ['-m', '{snapshot}'], 'is a training snapshot (for train.py -r), not a model file; use'),
     ('train', ['--test', '-o', '{earlier_run}'], 'holds an earlier run'),
     ('train', ['--test', '-o', '{earlier_run}', '-r', 'auto', '--force'], 'give one of them'),
-    ('evaluate', ['-o', '{dir}/table.txt'], 'must end in .md'),
-    ('evaluate', ['--figure', '{dir}'], 'is a directory'),
+    ('superres', ['-o', '{dir}/table.txt'], 'must end in .md'),
+    ('superres', ['--figure', '{dir}'], 'is a directory'),
     ('convert_model', ['{good}', '{dir}/x.npz'], "is not a snapshot of the article's code"),
     ('export_web', ['-m', '{good}', '-o', '{dir}/page.htm'], 'must end in .html'),
     ('export_web', ['-m', '{snapshot}', '-o', '{dir}/page.html'], 'is a training snapshot'),
@@ -137,7 +137,7 @@ BAD_INPUTS = [
 
 @pytest.mark.parametrize('script,argv,message', BAD_INPUTS)
 def test_bad_input_is_one_line_and_exit_2(script, argv, message, model_files, capsys):
-    main = {'train': train.main, 'render': render.main, 'evaluate': evaluate.main, 'convert_model': convert_model.main,
+    main = {'train': train.main, 'render': render.main, 'superres': superres.main, 'convert_model': convert_model.main,
             'export_web': export_web.main}[script]
     code, err = run_main(main, [a.format(**model_files) for a in argv], capsys)
     assert code == 2
@@ -201,7 +201,7 @@ def test_export_web_names_its_default_page_after_the_model(monkeypatch, tmp_path
         assert os.path.isfile(out)
 
 
-SCRIPTS = ('train', 'render', 'evaluate', 'export_web', 'convert_model', 'sweep', 'bench_web', 'compare_article', 'poses',
+SCRIPTS = ('train', 'render', 'superres', 'export_web', 'convert_model', 'bench_web', 'compare_article', 'poses',
            'model_from_snapshot')
 
 
