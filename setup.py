@@ -11,7 +11,7 @@ setup(
     py_modules=['model', 'affine_model', 'fast_decoder', 'model_files', 'rendering'],
     packages=['svae'],
     python_requires='>=3.9',  # a GPU: >= 3.10, which CuPy 14 needs
-    # threadpoolctl: holds the BLAS to one thread while each core trains on its own blocks (svae/fast_decoder.py)
+    # threadpoolctl: holds the BLAS to one thread while each core trains on its own blocks (fast_decoder.py)
     install_requires=['chainer==7.8.1', 'numpy', 'matplotlib', 'threadpoolctl'],
     extras_require={
         # [ctk]: the CUDA libraries from pip, so that an NVIDIA driver is all the machine needs

@@ -1,4 +1,4 @@
-"""Speed and exactness of the explorer page (tools/export_web.py) in headless Chromium, both backends.
+"""Speed and exactness of the explorer page (web/export_web.py) in headless Chromium, both backends.
 
     python experiments/bench_web.py                      # frame times at 256x256 and 1024x1024, max pixel error
     python experiments/bench_web.py --screenshot result/explorer.png --page results/explorer/explorer.html
@@ -69,9 +69,9 @@ def max_error(driver, model, page, query):
 
 
 def export_page(model_path):
-    """The page tools/export_web.py writes for the model, in a temporary directory."""
+    """The page web/export_web.py writes for the model, in a temporary directory."""
     page = os.path.join(tempfile.mkdtemp(), 'explorer.html')
-    subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'export_web.py'), '-m', model_path, '-o', page,
+    subprocess.run([sys.executable, os.path.join(ROOT, 'web', 'export_web.py'), '-m', model_path, '-o', page,
                     '--digits', '300'], check=True, stdout=subprocess.DEVNULL)
     return page
 

@@ -22,7 +22,7 @@ MODULES = sorted(glob.glob(os.path.join(ROOT, 'svae', '*.py')) + [os.path.join(R
                                                                    if name != 'svae'])
 SCRIPTS = sorted([os.path.join(ROOT, 'train.py'), os.path.join(ROOT, 'render.py')]
                  + glob.glob(os.path.join(ROOT, 'experiments', '**', '*.py'), recursive=True)
-                 + glob.glob(os.path.join(ROOT, 'tools', '*.py')))
+                 + glob.glob(os.path.join(ROOT, 'tools', '*.py')) + glob.glob(os.path.join(ROOT, 'web', '*.py')))
 SCRIPT_NAMES = {os.path.splitext(os.path.basename(path))[0] for path in SCRIPTS}
 
 

@@ -1,7 +1,7 @@
 """Export a model as one self-contained HTML page that draws f(u, v, z) live in the browser.
 
-    python tools/export_web.py                              # renders/MODEL/explorer.html, of the model render.py would use
-    python tools/export_web.py -o result/explorer.html      # another file
+    python web/export_web.py                              # renders/MODEL/explorer.html, of the model render.py would use
+    python web/export_web.py -o result/explorer.html      # another file
 
 The page embeds the decoder's weights, z = mu of the first --digits test digits and their 28x28
 originals, and colormap tables from matplotlib: no other file, no network. Its JSON (page_data()) holds
@@ -32,7 +32,7 @@ import affine_model
 from model import COORDINATES, latent_means, SamplingDecoder
 import model_files
 
-TEMPLATE = os.path.join(ROOT, 'web', 'explorer_template.html')
+TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'explorer_template.html')  # beside this script
 COLORMAPS = ('gray', 'magma', 'viridis', 'inferno', 'cividis', 'gray_r')
 
 
