@@ -86,8 +86,14 @@ def load_model(path, decoder_class=SamplingDecoder):
     if footprint.shape != () or footprint.dtype.kind not in 'iu' or footprint < 1 or (footprint > 1 and not centers) \
             or free_bits.shape != () or free_bits.dtype.kind != 'f' or not free_bits >= 0:
         raise ModelFileError(f'model file {path} has a malformed footprint or free-bits setting')
+    beta, fourier = arrays.pop('beta', numpy.array(1.0)), arrays.pop('fourier', numpy.array(0))
+    if beta.shape != () or beta.dtype.kind != 'f' or not beta >= 0 \
+            or fourier.shape != () or fourier.dtype.kind not in 'iu' or fourier < 0:
+        raise ModelFileError(f'model file {path} has a malformed beta or Fourier-feature setting')
+    if fourier:
+        decoder_class = SamplingDecoder  # the fast decoder takes (u, v) only
     model = SamplingVAE(int(arrays.pop('n_latent')), n_in=int(n_in), centers=bool(centers), decoder_class=decoder_class,
-                        footprint=int(footprint), free_bits=float(free_bits))
+                        footprint=int(footprint), free_bits=float(free_bits), beta=float(beta), fourier=int(fourier))
     return with_parameters(model, arrays, path)
 
 

@@ -67,6 +67,12 @@ def parse_args(argv=None):
     parser.add_argument('--free-bits', type=cli.non_negative_float, default=0.0, metavar='NATS',
                         help='opt-in: minimise rec + sum_d max(NATS, KL_d) so that latent dimensions are not '
                              'pushed to the prior below NATS nats (default 0: the article\'s ELBO)')
+    parser.add_argument('--beta', type=cli.non_negative_float, default=1.0,
+                        help='opt-in: minimise rec + BETA times the KL term; 0 trains a plain autoencoder '
+                             '(default 1: the article\'s ELBO)')
+    parser.add_argument('--fourier', type=cli.non_negative_int, default=0, metavar='K',
+                        help="opt-in: feed f sin and cos of 2^k pi u and 2^k pi v for k < K besides (u, v) "
+                             "(Fourier features; the article's decoder, not the fast one; default 0: the article)")
     parser.add_argument('--tf32', action='store_true',
                         help='GPU: let cuBLAS multiply float32 matrices in TF32 (faster, changes numerics)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar (for logs and CI)')
@@ -75,6 +81,8 @@ def parse_args(argv=None):
         parser.error(f'--train-size must divide 28 (1, 2, 4, 7, 14, 28), not {args.train_size}')
     if args.footprint > 1 and args.grid != 'center':
         parser.error('--footprint needs --grid center (a footprint is the area around a pixel centre)')
+    if args.fourier and args.decoder == 'fast':
+        parser.error("--fourier needs the article's decoder (--decoder faithful): the fast decoder takes (u, v) only")
     if args.epoch is None:
         args.epoch = 3 if args.test else 50
     if args.resolution is None:
@@ -85,7 +93,8 @@ def parse_args(argv=None):
         parser.error('-r resumes the run in --out and --force replaces it: give one of them')
     if args.model == 'affine3x':
         given = {'--train-size': args.train_size != 28, '--grid center': args.grid != 'linspace',
-                 '--footprint': args.footprint != 1, '--free-bits': args.free_bits != 0, '--decoder fast': args.decoder == 'fast'}
+                 '--footprint': args.footprint != 1, '--free-bits': args.free_bits != 0, '--beta': args.beta != 1,
+                 '--fourier': args.fourier != 0, '--decoder fast': args.decoder == 'fast'}
         article_only = [flag for flag, is_given in given.items() if is_given]
         if article_only:
             parser.error(f'{", ".join(article_only)}: options of the sampling6x model, not of affine3x')
@@ -376,10 +385,11 @@ def build_trainer(args, device):
     if args.model == 'affine3x':
         model, fast = AffineSamplingVAE(args.dimz), False
     else:
-        decoder_class = fast_decoder.decoder_class(args.decoder, device)
+        decoder_class = SamplingDecoder if args.fourier else fast_decoder.decoder_class(args.decoder, device)
         fast = decoder_class is not SamplingDecoder
         model = SamplingVAE(args.dimz, n_in=args.train_size ** 2, centers=args.grid == 'center',
-                            decoder_class=decoder_class, footprint=args.footprint, free_bits=args.free_bits)
+                            decoder_class=decoder_class, footprint=args.footprint, free_bits=args.free_bits,
+                            beta=args.beta, fourier=args.fourier)
     model.to_device(device)
     optimizer = chainer.optimizers.Adam()
     optimizer.setup(model)

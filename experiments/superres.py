@@ -55,6 +55,14 @@ def parse_args(argv=None):
                         help='footprints K, K x K points per pixel; 1: point training, the article\'s (default 1)')
     parser.add_argument('--free-bits', type=cli.non_negative_float, nargs='+', default=[0.0],
                         help='free bits in nats; 0: the article\'s KL term (default 0)')
+    parser.add_argument('--betas', type=cli.non_negative_float, nargs='+', default=[1.0],
+                        help='weights of the KL term; 0: a plain autoencoder; 1: the article\'s (default 1)')
+    parser.add_argument('--fourier', type=cli.non_negative_int, nargs='+', default=[0],
+                        help='Fourier-feature frequencies K of f\'s coordinates; 0: the article\'s (u, v) (default 0)')
+    parser.add_argument('--fit-steps', type=cli.non_negative_int, default=0,
+                        help='add row (e): each model rendered from z fitted to its input by this many Adam steps '
+                             'from the encoder\'s mu (fitting.py; default 0: no row)')
+    parser.add_argument('--fit-lr', type=cli.positive_float, default=0.05, help='step size of the fitting (default 0.05)')
     parser.add_argument('--epoch', '-e', type=cli.positive_int, default=5, help='epochs of every model (default 5)')
     parser.add_argument('--n-train', type=cli.positive_int, default=60000, help='training images (default all 60000)')
     parser.add_argument('-n', type=cli.positive_int, default=10000, help='test digits to evaluate (default all)')
@@ -74,11 +82,18 @@ def parse_args(argv=None):
 # ---- the models: one per setting of train.py's opt-in options, trained where missing ----
 
 def configurations(args, factor):
-    """(name, train.py flags) of every model at scale factor."""
-    for n_latent, footprint, free_bits in itertools.product(args.latents, args.footprints, args.free_bits):
+    """(name, train.py flags) of every model at scale factor; beta and Fourier features named where not the article's."""
+    for n_latent, footprint, free_bits, beta, fourier in itertools.product(
+            args.latents, args.footprints, args.free_bits, args.betas, args.fourier):
         kind = 'point' if footprint == 1 else f'footprint{footprint}'
-        yield (f'x{factor}_z{n_latent}_{kind}_freebits{free_bits:g}',
-               ['--train-size', str(28 // factor), '-z', str(n_latent), '--footprint', str(footprint), '--free-bits', f'{free_bits:g}'])
+        name = f'x{factor}_z{n_latent}_{kind}_freebits{free_bits:g}'
+        flags = ['--train-size', str(28 // factor), '-z', str(n_latent), '--footprint', str(footprint),
+                 '--free-bits', f'{free_bits:g}']
+        if beta != 1:
+            name, flags = name + f'_beta{beta:g}', flags + ['--beta', f'{beta:g}']
+        if fourier:
+            name, flags = name + f'_fourier{fourier}', flags + ['--fourier', str(fourier)]
+        yield name, flags
 
 
 def trained_epochs(out):

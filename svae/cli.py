@@ -95,6 +95,13 @@ def non_negative_float(text):
     return value
 
 
+def positive_float(text):
+    value = non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f'{text} must be a positive number')
+    return value
+
+
 def positive_int(text):
     return _int_at_least(text, 1, 'positive')
 
