@@ -35,7 +35,7 @@ def fit_batch(model, x, steps, lr):
     latents = Latents(model.xp.asarray(latent_means(model, x)))
     optimizer = chainer.optimizers.Adam(alpha=lr)
     optimizer.setup(latents)
-    with chainer.using_config('train', False):
+    with chainer.using_config('train', False), chainer.force_backprop_mode():  # also when called under no_backprop_mode
         for _ in range(steps):
             loss = F.sum(fit_objective(model, x, latents.z))  # images are independent: Adam steps each z alone
             latents.cleargrads()

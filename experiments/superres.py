@@ -33,7 +33,8 @@ from svae import cli
 from svae import data
 from svae import figures
 from svae.files import write_text
-from rendering import model_render
+from fitting import fit_latents
+from rendering import model_render, render
 from svae.measure import bernoulli_nll, EPS, psnr, RESAMPLERS, resize
 from model import binarize
 from model_files import load_model
@@ -147,14 +148,20 @@ def latent_use(model, low):
     return float(numpy.concatenate(kls).mean()), int((numpy.concatenate(mus).var(axis=0) > 0.01).sum())
 
 
-def model_row(model, low):
+def model_row(model, low, fit_steps=0, fit_lr=0.05):
     """(a) the model rendered at 28x28 from its low-resolution input, (c) bicubic upsampling of its own
-    low-resolution rendering, its KL and active dimensions."""
+    low-resolution rendering, (e) with fit_steps, the model rendered at 28x28 from z fitted to its input;
+    its KL and active dimensions, and its training settings."""
     size = low.shape[-1]
     kl, active = latent_use(model, low[:, None])
-    return {'a': model_render(model, low[:, None], 28),
-            'c': resize(model_render(model, low[:, None], size), 28, 'bicubic'),
-            'kl': kl, 'active': active, 'n_latent': model.n_latent}
+    row = {'a': model_render(model, low[:, None], 28),
+           'c': resize(model_render(model, low[:, None], size), 28, 'bicubic'),
+           'kl': kl, 'active': active, 'n_latent': model.n_latent, 'footprint': model.footprint,
+           'free_bits': model.free_bits, 'beta': model.beta, 'fourier': model.fourier}
+    if fit_steps:
+        z = fit_latents(model, low[:, None], fit_steps, fit_lr)
+        row['e'] = render(model.decoder, z, 28, 28, centers=model.centers)[:, 0]
+    return row
 
 
 def baseline_rows(low, ours28, mean_digit):
@@ -206,17 +213,17 @@ def figure(truth, panels, count=8):
 
 
 def scale_table(factor, models, baselines, truth):
-    size = 28 // factor
+    size, fitted = 28 // factor, any('e' in row for row in models.values())
     lines = [f'## x{factor} ({size}x{size} -> 28x28)', '',
-             '| model (NAME) | z | footprint | free bits | epochs | (a) PSNR (dB) | (a) NLL | (c) PSNR (dB) | (c) NLL '
-             '| KL (nats) | active |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+             '| model (NAME) | z | footprint | free bits | beta | Fourier K | epochs | (a) PSNR (dB) | (a) NLL '
+             + ('| (e) PSNR (dB) | (e) NLL ' if fitted else '') + '| (c) PSNR (dB) | (c) NLL | KL (nats) | active |',
+             '| --- ' + '| ---: ' * (14 if fitted else 12) + '|']
     for name, row in models.items():
-        _, _, kind, free_bits = name.split('_', 3)
-        footprint = '1x1' if kind == 'point' else f'{kind[9:]}x{kind[9:]}'
-        lines.append(f'| {name} | {row["n_latent"]} | {footprint} | {free_bits[8:]} | {row["epochs"]} '
-                     f'| {psnr(row["a"], truth):.2f} | {bernoulli_nll(row["a"], truth):.4f} '
-                     f'| {psnr(row["c"], truth):.2f} | {bernoulli_nll(row["c"], truth):.4f} '
-                     f'| {row["kl"]:.2f} | {row["active"]} |')
+        scores = [row['a']] + ([row['e']] if fitted else []) + [row['c']]
+        lines.append(f'| {name} | {row["n_latent"]} | {row["footprint"]}x{row["footprint"]} | {row["free_bits"]:g} '
+                     f'| {row["beta"]:g} | {row["fourier"]} | {row["epochs"]} | '
+                     + ' | '.join(f'{psnr(p, truth):.2f} | {bernoulli_nll(p, truth):.4f}' for p in scores)
+                     + f' | {row["kl"]:.2f} | {row["active"]} |')
     lines += ['', '| baseline | PSNR (dB) | NLL (nats/pixel) |', '| --- | ---: | ---: |']
     lines += [f'| {name} | {psnr(p, truth):.2f} | {bernoulli_nll(p, truth):.4f} |' for name, p in baselines.items()]
     return lines + ['']
@@ -243,10 +250,12 @@ def markdown(args, tables, likelihood, info):
              f'probabilities clipped to [{EPS}, {1 - EPS}]. KL: mean KL(q(z|x) || p(z)) over the test inputs, nats; '
              'active: latent dimensions whose E[z_d | x] varies over the test inputs (variance > 0.01).', '',
              f'Models: `{info["runs"]}/NAME`, trained where missing by `python train.py -e {args.epoch} --n-train '
-             f'{args.n_train} --grid center --resolution 28 --train-size S -z Z --footprint K --free-bits NATS` '
+             f'{args.n_train} --grid center --resolution 28 --train-size S -z Z --footprint K --free-bits NATS [--beta B] [--fourier K]` '
              f'(batch 64, Adam, seed 0); epochs: as their logs say. 28x28 model: `{info["m28"]}`. '
              '(a): the model rendered at 28x28 from its low-resolution input; (c): bicubic upsampling of the '
-             'model\'s own low-resolution rendering.', '']
+             'model\'s own low-resolution rendering' + (f'; (e): the model rendered at 28x28 from z fitted to its '
+             f'low-resolution input by {args.fit_steps} Adam steps (step size {args.fit_lr:g}) from the encoder\'s mu '
+             '(fitting.py).' if args.fit_steps else '.'), '']
     for table in tables:
         lines += table
     if likelihood is not None:
@@ -275,7 +284,7 @@ def main(argv=None):
             low = data.downsample(truth[:, None], 28 // factor)[:, 0]
             rows = {}
             for name, model in by_name.items():
-                rows[name] = dict(model_row(model, low), epochs=trained_epochs(os.path.join(args.runs, name)))
+                rows[name] = dict(model_row(model, low, args.fit_steps, args.fit_lr), epochs=trained_epochs(os.path.join(args.runs, name)))
                 print(f'{name}: (a) {psnr(rows[name]["a"], truth):.2f} dB', flush=True)
             baselines = baseline_rows(low, ours28, mean_digit)
             tables.append(scale_table(factor, rows, baselines, truth))

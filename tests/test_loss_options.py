@@ -1,4 +1,4 @@
-"""The opt-in loss options of model.py (footprint training, free bits): off, each is exactly the article."""
+"""The opt-in loss options of model.py (footprint training, free bits, beta): off, each is exactly the article."""
 import numpy
 import pytest
 
@@ -76,10 +76,10 @@ def test_free_bits_by_hand():
     assert (abs(mu_var.grad[:, kl_per_dim > 0.25]) > 0).all()
 
 
-def training_step(free_bits):
+def training_step(free_bits, beta=1.0):
     """The objective a training step minimises and the loss it reports, from the same random draws."""
     numpy.random.seed(0)
-    model = SamplingVAE(4, free_bits=free_bits)
+    model = SamplingVAE(4, free_bits=free_bits, beta=beta)
     x = numpy.random.RandomState(5).uniform(size=(3, 1, 28, 28)).astype(numpy.float32)
     observation = {}
     reporter = chainer.Reporter()
@@ -105,17 +105,55 @@ def test_free_bits_raise_the_objective_not_the_reported_loss():
     assert reported['main/loss'] == pytest.approx(reported['main/rec'] + reported['main/kl'], rel=1e-6)
 
 
+def test_beta_one_is_the_articles_loss():
+    assert training_step(0.0, beta=1.0) == training_step(0.0)
+    objective, reported = training_step(0.0, beta=1.0)
+    assert objective == pytest.approx(reported['main/loss'] / ARTICLE_SCALE, rel=1e-6)
+
+
+@pytest.mark.parametrize('beta', [0.0, 0.3])
+def test_beta_weighs_the_kl_term_not_the_reported_loss(beta):
+    objective, reported = training_step(0.0, beta=beta)
+    assert objective == pytest.approx((reported['main/rec'] + beta * reported['main/kl']) / ARTICLE_SCALE, rel=1e-6)
+    assert reported == training_step(0.0)[1]  # the same draws, the same negative ELBO reported
+
+
+def test_beta_weighs_the_free_bits_term():
+    objective, reported = training_step(1000.0, beta=0.5)
+    assert objective == pytest.approx((reported['main/rec'] + 0.5 * 4 * 1000.0) / ARTICLE_SCALE, rel=1e-6)
+
+
 def test_settings_are_saved_with_the_model(tmp_path):
     numpy.random.seed(0)
     path = str(tmp_path / 'm.npz')
-    save_model(SamplingVAE(3, n_in=196, centers=True, footprint=4, free_bits=0.5), path)
+    save_model(SamplingVAE(3, n_in=196, centers=True, footprint=4, free_bits=0.5, beta=0.25, fourier=3), path)
     model = load_model(path)
     assert (model.footprint, model.free_bits, model.centers, model.n_in) == (4, 0.5, True, 196)
+    assert (model.beta, model.fourier, model.decoder.frequencies) == (0.25, 3, 3)
+
+
+@pytest.mark.parametrize('name,value', [('beta', numpy.array(-1.0)), ('beta', numpy.array([1.0])),
+                                        ('fourier', numpy.array(-2)), ('fourier', numpy.array(1.5))])
+def test_a_malformed_beta_or_fourier_setting_is_refused(tmp_path, name, value):
+    from model_files import ModelFileError
+    numpy.random.seed(0)
+    path = str(tmp_path / 'm.npz')
+    save_model(SamplingVAE(3), path)
+    with numpy.load(path) as npz:
+        arrays = dict(npz)
+    arrays[name] = value
+    numpy.savez(path, **arrays)
+    with pytest.raises(ModelFileError, match='beta or Fourier'):
+        load_model(path)
 
 
 @pytest.mark.parametrize('argv,message', [(['--footprint', '2'], '--footprint needs --grid center'),
                                           (['--free-bits', '-1'], 'must be a non-negative number'),
-                                          (['--footprint', '0'], 'must be a positive integer')])
+                                          (['--footprint', '0'], 'must be a positive integer'),
+                                          (['--beta', '-0.5'], 'must be a non-negative number'),
+                                          (['--fourier', '2', '--decoder', 'fast'], "--fourier needs the article's decoder"),
+                                          (['--model', 'affine3x', '--beta', '0'], '--beta'),
+                                          (['--model', 'affine3x', '--fourier', '2'], '--fourier')])
 def test_flag_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         train.parse_args(argv)

@@ -46,6 +46,34 @@ def test_configurations_name_each_setting_and_give_its_training_flags():
         '--train-size', '7', '-z', '32', '--footprint', '4', '--free-bits', '0.5']
 
 
+def test_beta_and_fourier_features_are_named_and_flagged_where_not_the_articles():
+    args = superres.parse_args(['--latents', '16', '--betas', '1', '0.1', '--fourier', '0', '4'])
+    assert dict(superres.configurations(args, 2)) == {
+        'x2_z16_point_freebits0': ['--train-size', '14', '-z', '16', '--footprint', '1', '--free-bits', '0'],
+        'x2_z16_point_freebits0_fourier4': ['--train-size', '14', '-z', '16', '--footprint', '1', '--free-bits', '0',
+                                            '--fourier', '4'],
+        'x2_z16_point_freebits0_beta0.1': ['--train-size', '14', '-z', '16', '--footprint', '1', '--free-bits', '0',
+                                           '--beta', '0.1'],
+        'x2_z16_point_freebits0_beta0.1_fourier4': ['--train-size', '14', '-z', '16', '--footprint', '1',
+                                                    '--free-bits', '0', '--beta', '0.1', '--fourier', '4']}
+
+
+def test_the_fitted_row_renders_the_fitted_z(tiny_models):
+    from fitting import fit_latents
+    from rendering import render
+    truth = data.load_mnist('test')[0][:4, 0]
+    low = data.downsample(truth[:, None], 14)[:, 0]
+    model = tiny_models[2]
+    row = superres.model_row(model, low, fit_steps=3, fit_lr=0.1)
+    expected = render(model.decoder, fit_latents(model, low[:, None], 3, 0.1), 28, 28, centers=True)[:, 0]
+    numpy.testing.assert_array_equal(row['e'], expected)
+    assert not numpy.array_equal(row['e'], row['a'])
+    assert 'e' not in superres.model_row(model, low)
+    table = superres.scale_table(2, {'m': dict(row, epochs=1)}, {}, truth)
+    assert table[2].split(' | ')[9] == '(e) PSNR (dB)'
+    assert table[4].split(' | ')[9] == f'{measure.psnr(row["e"], truth):.2f}'
+
+
 def test_a_runs_epochs_are_counted_by_its_log(tmp_path):
     assert superres.trained_epochs(str(tmp_path)) == 0  # nothing there
     (tmp_path / 'log').write_text('[{"epoch": 1, "iteration": 938}, {"epoch": 3, "iteration": 2814}]')
@@ -219,7 +247,7 @@ def test_a_run_in_process_reports_the_metrics_of_its_rows(tiny_models, tmp_path,
         low = data.downsample(truth[:, None], 28 // factor)[:, 0]
         row = superres.model_row(tiny_models[factor], low)
         table = lines[lines.index(f'## x{factor} ({28 // factor}x{28 // factor} -> 28x28)') + 4]
-        assert table == (f'| x{factor}_z8_point_freebits0 | 3 | 1x1 | 0 | 0 | {measure.psnr(row["a"], truth):.2f} '
+        assert table == (f'| x{factor}_z8_point_freebits0 | 3 | 1x1 | 0 | 1 | 0 | 0 | {measure.psnr(row["a"], truth):.2f} '
                          f'| {measure.bernoulli_nll(row["a"], truth):.4f} | {measure.psnr(row["c"], truth):.2f} '
                          f'| {measure.bernoulli_nll(row["c"], truth):.4f} | {row["kl"]:.2f} | {row["active"]} |')
         baselines = superres.baseline_rows(low, ours28, x_train[:50, 0].mean(axis=0))
@@ -335,13 +363,13 @@ def test_a_tiny_run_trains_what_is_missing_scores_and_draws(tmp_path, monkeypatc
     assert result.returncode == 0, result.stderr
     lines = table.read_text().splitlines()
     row = next(line for line in lines if line.startswith('| x4_z3_point_freebits0.5 |'))
-    assert row.startswith('| x4_z3_point_freebits0.5 | 3 | 1x1 | 0.5 | 1 |')
+    assert row.startswith('| x4_z3_point_freebits0.5 | 3 | 1x1 | 0.5 | 1 | 0 | 1 |')
     truth = data.load_mnist('test')[0][:12, 0]
     low = data.downsample(truth[:, None], 7)[:, 0]
     model = load_model(str(runs / 'x4_z3_point_freebits0.5' / 'model.npz'))
     assert model.n_in == 49 and model.centers
     ours = rendering.model_render(model, low[:, None], 28)
-    assert row.split(' | ')[5] == f'{measure.psnr(ours, truth):.2f}'
+    assert row.split(' | ')[7] == f'{measure.psnr(ours, truth):.2f}'
     lanczos = measure.resize(low, 28, 'lanczos')
     image = numpy.round(plt.imread(str(figure))[..., 0] * 255)  # rows: truth, 7x7 input, Lanczos, the one model
     expected = figures.tile(numpy.concatenate([truth[:8], figures.upscale_nearest(low[:8], 28, 28), lanczos[:8], ours[:8]]), cols=8)

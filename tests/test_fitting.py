@@ -1,0 +1,42 @@
+"""Test-time fitting of z (fitting.py): the objective by hand, no steps is the encoder's mu, steps lower it."""
+import numpy
+import pytest
+
+import svae  # noqa: F401
+import chainer
+
+from fitting import fit_latents, fit_objective
+from model import latent_means, pixel_coordinates, SamplingVAE
+
+
+def model_and_images(footprint=1):
+    numpy.random.seed(0)
+    model = SamplingVAE(3, n_in=4 * 6, centers=True, footprint=footprint)
+    x = numpy.random.RandomState(1).uniform(size=(5, 1, 4, 6)).astype(numpy.float32)
+    return model, x
+
+
+def test_the_objective_by_hand():
+    model, x = model_and_images()
+    z = numpy.random.RandomState(2).randn(5, 3).astype(numpy.float32)
+    with chainer.using_config('train', False):
+        got = fit_objective(model, x, z).array
+        logits = model.decoder.sample_points(z, pixel_coordinates(numpy, 4, centers=True),
+                                             pixel_coordinates(numpy, 6, centers=True)).array.astype(numpy.float64)
+    p = 1 / (1 + numpy.exp(-logits))
+    nll = -(x * numpy.log(p) + (1 - x) * numpy.log(1 - p)).sum(axis=(1, 2, 3))
+    numpy.testing.assert_allclose(got, nll + 0.5 * (z.astype(numpy.float64) ** 2).sum(axis=1), rtol=1e-5)
+
+
+def test_no_steps_is_the_encoders_mu():
+    model, x = model_and_images()
+    numpy.testing.assert_array_equal(fit_latents(model, x, 0), latent_means(model, x))
+
+
+@pytest.mark.parametrize('footprint', [1, 2])
+def test_steps_lower_each_images_objective(footprint):
+    model, x = model_and_images(footprint)
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        before = fit_objective(model, x, latent_means(model, x)).array
+        after = fit_objective(model, x, fit_latents(model, x, 20, lr=0.05, batch=2)).array
+    assert (after < before - 1e-3).all()
