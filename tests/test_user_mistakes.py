@@ -62,6 +62,8 @@ def model_files(tmp_path_factory):
     files['snapshot'] = str(d / 'snapshot_epoch_3')
     with open(files['snapshot'], 'wb') as f:
         numpy.savez(f, **{'updater/model:main/' + k: v for k, v in arrays.items()})
+    files['fourier'] = str(d / 'fourier.npz')
+    save_model(SamplingVAE(4, fourier=2), files['fourier'])
     files['earlier_run'] = str(d / 'earlier_run')
     os.makedirs(files['earlier_run'])
     save_model(SamplingVAE(4), os.path.join(files['earlier_run'], 'model.npz'))
@@ -132,6 +134,7 @@ BAD_INPUTS = [
     ('export_web', ['-m', '{good}', '-o', '{dir}/page.htm'], 'must end in .html'),
     ('export_web', ['-m', '{snapshot}', '-o', '{dir}/page.html'], 'is a training snapshot'),
     ('export_web', ['--digits', '0'], 'must be a positive integer'),
+    ('export_web', ['-m', '{fourier}', '-o', '{dir}/page.html'], 'train.py --fourier'),
 ]
 
 
