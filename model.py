@@ -1,7 +1,7 @@
 """The article's model: a VAE whose decoder is a function P(u, v) = f(u, v, z1..zn) of image coordinates.
 
 SamplingDecoder and SamplingVAE are the article's code; beside them the opt-in options of the
-experiments (a pixel-centre grid, footprints, free bits, a KL weight beta, Fourier-feature coordinates). Rendering is in rendering.py, model files in
+experiments (a pixel-centre grid, footprints, free bits, a KL weight beta); decoders.py has the opt-in decoders. Rendering is in rendering.py, model files in
 model_files.py, the faster decoder in fast_decoder.py.
 """
 import math
@@ -61,34 +61,6 @@ class SamplingDecoder(MLP):
         return F.reshape(self.decode(h), shape)
 
 
-class FourierSamplingDecoder(SamplingDecoder):
-    """Opt-in (train.py --fourier K): f(u, v, sin/cos(2^k pi u), sin/cos(2^k pi v) for k < K, z), Fourier-feature
-    coordinates (Tancik et al. 2020), which let a ReLU network draw sharper edges than raw (u, v) do."""
-
-    def __init__(self, input_size, frequencies):
-        MLP.__init__(self, [2 + 4 * frequencies + input_size, 256, 256, 256, 1])
-        self.frequencies = frequencies
-
-    def features(self, xp, t):
-        """(len(t), 1 + 2 K): t, then sin(2^k pi t) and cos(2^k pi t) for k = 0..K-1."""
-        angles = t[:, None] * (math.pi * 2.0 ** xp.arange(self.frequencies, dtype=t.dtype))
-        return xp.concatenate((t[:, None], xp.sin(angles), xp.cos(angles)), axis=1)
-
-    def sample_points(self, z, u, v):
-        """As SamplingDecoder.sample_points, the network's input (u_i, v_j, u_i's features, v_j's features, z)."""
-        xp = chainer.backend.get_array_module(z)
-        batchsize, n_latent = z.shape
-        fu, fv = self.features(xp, u), self.features(xp, v)
-        width = fu.shape[1]
-        shape = (batchsize, width, len(u), len(v))
-        fu = xp.broadcast_to(fu.T[None, :, :, None], shape)  # u's features along axis 2 (rows)
-        fv = xp.broadcast_to(fv.T[None, :, None, :], shape)  # v's features along axis 3 (columns)
-        z = F.broadcast_to(F.reshape(z, (batchsize, n_latent, 1, 1)), (batchsize, n_latent) + shape[2:])
-        h = F.concat((fu[:, :1], fv[:, :1], fu[:, 1:], fv[:, 1:], z), axis=1)
-        h = F.reshape(F.transpose(h, (0, 2, 3, 1)), (-1, 2 * width + n_latent))
-        return F.reshape(self.decode(h), (batchsize, 1, len(u), len(v)))
-
-
 COORDINATES = 'u=row,v=column'  # the article's order: f(u_i, v_j, z) for the pixel in row i, column j
 
 
@@ -97,16 +69,14 @@ class SamplingVAE(chainer.Chain):
     kind = 'sampling6x'  # the article's train.py --model name; model files record it
 
     def __init__(self, n_latent=8, n_in=784, n_hidden=256, centers=False, decoder_class=SamplingDecoder,
-                 footprint=1, free_bits=0.0, beta=1.0, fourier=0):
+                 footprint=1, free_bits=0.0, beta=1.0):
         super().__init__()
         self.n_latent, self.n_in = n_latent, n_in
         self.centers = centers  # pixel-centre (u, v) grid instead of the article's linspace (experiments/superres.py)
-        # Opt-in training settings (train.py --footprint, --free-bits, --beta, --fourier); the article's: 1, 0, 1, 0.
+        # Opt-in training settings (train.py --footprint, --free-bits, --beta); the article's are 1, 0 and 1.
         if footprint > 1 and not centers:
             raise ValueError('a footprint needs the pixel-centre grid (centers=True)')
-        if fourier and decoder_class is not SamplingDecoder:
-            raise ValueError("Fourier features need the article's decoder (the fast decoder takes (u, v) only)")
-        self.footprint, self.free_bits, self.beta, self.fourier = footprint, free_bits, beta, fourier
+        self.footprint, self.free_bits, self.beta = footprint, free_bits, beta
         # Saved in model files and snapshots: files of earlier versions, which fed f (column, row), lack it.
         self.add_persistent('coordinates', COORDINATES)
         initializer = chainer.initializers.HeNormal()
@@ -115,8 +85,8 @@ class SamplingVAE(chainer.Chain):
             self.encoder2 = L.Linear(n_hidden, n_hidden, initialW=initializer)
             self.encoder_mu = L.Linear(n_hidden, n_latent, initialW=initializer)
             self.encoder_ln_var = L.Linear(n_hidden, n_latent, initialW=initializer)
-            # SamplingDecoder, or fast_decoder.py's equal and faster one
-            self.decoder = FourierSamplingDecoder(n_latent, fourier) if fourier else decoder_class(n_latent)
+            # SamplingDecoder, fast_decoder.py's equal and faster one, or an opt-in one of decoders.py
+            self.decoder = decoder_class(n_latent)
 
     def encode(self, x):
         """(mu, ln_var) of q(z | x) for the encoder input x as given."""
@@ -183,7 +153,7 @@ class SamplingVAE(chainer.Chain):
                 'footprint': numpy.array(self.footprint, dtype=numpy.int64),  # how it was trained
                 'free_bits': numpy.array(self.free_bits, dtype=numpy.float64),
                 'beta': numpy.array(self.beta, dtype=numpy.float64),
-                'fourier': numpy.array(self.fourier, dtype=numpy.int64)}
+                **getattr(self.decoder, 'settings', dict)()}  # an opt-in decoder's own (decoders.py)
 
 
 def report_losses(model, rec, kl):

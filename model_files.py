@@ -15,6 +15,7 @@ import chainer
 from svae.files import atomic_path
 from affine_model import AffineSamplingVAE
 from model import COORDINATES, SamplingDecoder, SamplingVAE
+import decoders
 
 SNAPSHOT_MODEL = 'updater/model:main/'  # where a Trainer's snapshot keeps the model's arrays
 
@@ -86,14 +87,18 @@ def load_model(path, decoder_class=SamplingDecoder):
     if footprint.shape != () or footprint.dtype.kind not in 'iu' or footprint < 1 or (footprint > 1 and not centers) \
             or free_bits.shape != () or free_bits.dtype.kind != 'f' or not free_bits >= 0:
         raise ModelFileError(f'model file {path} has a malformed footprint or free-bits setting')
-    beta, fourier = arrays.pop('beta', numpy.array(1.0)), arrays.pop('fourier', numpy.array(0))
-    if beta.shape != () or beta.dtype.kind != 'f' or not beta >= 0 \
-            or fourier.shape != () or fourier.dtype.kind not in 'iu' or fourier < 0:
-        raise ModelFileError(f'model file {path} has a malformed beta or Fourier-feature setting')
-    if fourier:
-        decoder_class = SamplingDecoder  # the fast decoder takes (u, v) only
-    model = SamplingVAE(int(arrays.pop('n_latent')), n_in=int(n_in), centers=bool(centers), decoder_class=decoder_class,
-                        footprint=int(footprint), free_bits=float(free_bits), beta=float(beta), fourier=int(fourier))
+    beta, fourier, grid = (arrays.pop(name, numpy.array(default)) for name, default in
+                           (('beta', 1.0), ('fourier', 0), ('local_grid', 1)))
+    if beta.shape != () or beta.dtype.kind != 'f' or not beta >= 0 or any(
+            a.shape != () or a.dtype.kind not in 'iu' or a < low for a, low in ((fourier, 0), (grid, 1))):
+        raise ModelFileError(f'model file {path} has a malformed beta, Fourier-feature or local-latent setting')
+    n_latent = int(arrays.pop('n_latent'))
+    try:
+        decoder_class = decoders.opt_in_decoder(int(fourier), int(grid)) or decoder_class
+        model = SamplingVAE(n_latent, n_in=int(n_in), centers=bool(centers), decoder_class=decoder_class,
+                            footprint=int(footprint), free_bits=float(free_bits), beta=float(beta))
+    except ValueError as e:
+        raise ModelFileError(f'model file {path} records settings that do not go together ({e})') from None
     return with_parameters(model, arrays, path)
 
 

@@ -8,7 +8,7 @@ setup(
     version='0.1.0',
     description='Resolution-independent image representation with a neural network: a sampling VAE on MNIST',
     license='MIT',
-    py_modules=['model', 'affine_model', 'fast_decoder', 'model_files', 'rendering', 'fitting'],
+    py_modules=['model', 'affine_model', 'fast_decoder', 'model_files', 'rendering', 'fitting', 'decoders'],
     packages=['svae'],
     python_requires='>=3.9',  # a GPU: >= 3.10, which CuPy 14 needs
     # threadpoolctl: holds the BLAS to one thread while each core trains on its own blocks (fast_decoder.py)

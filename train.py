@@ -22,6 +22,7 @@ from chainer.training import extensions
 
 from svae import cli
 from svae import data
+import decoders
 import fast_decoder
 from svae import figures
 from svae.files import WriteError, atomic_path, remove_temporary_files
@@ -73,6 +74,9 @@ def parse_args(argv=None):
     parser.add_argument('--fourier', type=cli.non_negative_int, default=0, metavar='K',
                         help="opt-in: feed f sin and cos of 2^k pi u and 2^k pi v for k < K besides (u, v) "
                              "(Fourier features; the article's decoder, not the fast one; default 0: the article)")
+    parser.add_argument('--local-grid', type=cli.positive_int, default=1, metavar='G',
+                        help="opt-in: z as a G x G grid of latent vectors (-z in all), f at (u, v) seeing their "
+                             "bilinear blend there (local latents; the article's decoder; default 1: the article)")
     parser.add_argument('--tf32', action='store_true',
                         help='GPU: let cuBLAS multiply float32 matrices in TF32 (faster, changes numerics)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar (for logs and CI)')
@@ -81,8 +85,14 @@ def parse_args(argv=None):
         parser.error(f'--train-size must divide 28 (1, 2, 4, 7, 14, 28), not {args.train_size}')
     if args.footprint > 1 and args.grid != 'center':
         parser.error('--footprint needs --grid center (a footprint is the area around a pixel centre)')
-    if args.fourier and args.decoder == 'fast':
-        parser.error("--fourier needs the article's decoder (--decoder faithful): the fast decoder takes (u, v) only")
+    opt_in = [flag for flag, given in (('--fourier', args.fourier), ('--local-grid', args.local_grid > 1)) if given]
+    if opt_in and args.decoder == 'fast':
+        parser.error(f"{opt_in[0]} needs the article's decoder (--decoder faithful): the fast decoder takes (u, v) and "
+                     'one z per image only')
+    if len(opt_in) > 1:
+        parser.error('--fourier and --local-grid are not combined')
+    if args.dimz % (args.local_grid ** 2):
+        parser.error(f'-z {args.dimz} does not split into {args.local_grid} x {args.local_grid} cells of latent vectors')
     if args.epoch is None:
         args.epoch = 3 if args.test else 50
     if args.resolution is None:
@@ -94,7 +104,7 @@ def parse_args(argv=None):
     if args.model == 'affine3x':
         given = {'--train-size': args.train_size != 28, '--grid center': args.grid != 'linspace',
                  '--footprint': args.footprint != 1, '--free-bits': args.free_bits != 0, '--beta': args.beta != 1,
-                 '--fourier': args.fourier != 0, '--decoder fast': args.decoder == 'fast'}
+                 '--fourier': args.fourier != 0, '--local-grid': args.local_grid != 1, '--decoder fast': args.decoder == 'fast'}
         article_only = [flag for flag, is_given in given.items() if is_given]
         if article_only:
             parser.error(f'{", ".join(article_only)}: options of the sampling6x model, not of affine3x')
@@ -385,11 +395,12 @@ def build_trainer(args, device):
     if args.model == 'affine3x':
         model, fast = AffineSamplingVAE(args.dimz), False
     else:
-        decoder_class = SamplingDecoder if args.fourier else fast_decoder.decoder_class(args.decoder, device)
+        decoder_class = (decoders.opt_in_decoder(args.fourier, args.local_grid)
+                         or fast_decoder.decoder_class(args.decoder, device))
         fast = decoder_class is not SamplingDecoder
         model = SamplingVAE(args.dimz, n_in=args.train_size ** 2, centers=args.grid == 'center',
                             decoder_class=decoder_class, footprint=args.footprint, free_bits=args.free_bits,
-                            beta=args.beta, fourier=args.fourier)
+                            beta=args.beta)
     model.to_device(device)
     optimizer = chainer.optimizers.Adam()
     optimizer.setup(model)

@@ -60,6 +60,8 @@ def parse_args(argv=None):
                         help='weights of the KL term; 0: a plain autoencoder; 1: the article\'s (default 1)')
     parser.add_argument('--fourier', type=cli.non_negative_int, nargs='+', default=[0],
                         help='Fourier-feature frequencies K of f\'s coordinates; 0: the article\'s (u, v) (default 0)')
+    parser.add_argument('--local-grids', type=cli.positive_int, nargs='+', default=[1],
+                        help='local latents: z as a G x G grid of vectors (-z in all); 1: the article\'s one z (default 1)')
     parser.add_argument('--fit-steps', type=cli.non_negative_int, default=0,
                         help='add row (e): each model rendered from z fitted to its input by this many Adam steps '
                              'from the encoder\'s mu (fitting.py; default 0: no row)')
@@ -84,8 +86,10 @@ def parse_args(argv=None):
 
 def configurations(args, factor):
     """(name, train.py flags) of every model at scale factor; beta and Fourier features named where not the article's."""
-    for n_latent, footprint, free_bits, beta, fourier in itertools.product(
-            args.latents, args.footprints, args.free_bits, args.betas, args.fourier):
+    for n_latent, footprint, free_bits, beta, fourier, grid in itertools.product(
+            args.latents, args.footprints, args.free_bits, args.betas, args.fourier, args.local_grids):
+        if (fourier and grid > 1) or n_latent % (grid * grid):
+            continue  # not combined, or a latent size that does not split into the cells
         kind = 'point' if footprint == 1 else f'footprint{footprint}'
         name = f'x{factor}_z{n_latent}_{kind}_freebits{free_bits:g}'
         flags = ['--train-size', str(28 // factor), '-z', str(n_latent), '--footprint', str(footprint),
@@ -94,6 +98,8 @@ def configurations(args, factor):
             name, flags = name + f'_beta{beta:g}', flags + ['--beta', f'{beta:g}']
         if fourier:
             name, flags = name + f'_fourier{fourier}', flags + ['--fourier', str(fourier)]
+        if grid > 1:
+            name, flags = name + f'_local{grid}', flags + ['--local-grid', str(grid)]
         yield name, flags
 
 
@@ -157,7 +163,8 @@ def model_row(model, low, fit_steps=0, fit_lr=0.05):
     row = {'a': model_render(model, low[:, None], 28),
            'c': resize(model_render(model, low[:, None], size), 28, 'bicubic'),
            'kl': kl, 'active': active, 'n_latent': model.n_latent, 'footprint': model.footprint,
-           'free_bits': model.free_bits, 'beta': model.beta, 'fourier': model.fourier}
+           'free_bits': model.free_bits, 'beta': model.beta, 'fourier': getattr(model.decoder, 'frequencies', 0),
+           'local_grid': getattr(model.decoder, 'grid', 1)}
     if fit_steps:
         z = fit_latents(model, low[:, None], fit_steps, fit_lr)
         row['e'] = render(model.decoder, z, 28, 28, centers=model.centers)[:, 0]
@@ -212,16 +219,24 @@ def figure(truth, panels, count=8):
     return numpy.concatenate([part for t in tiles for part in (t, gap)][:-1])
 
 
+def decoder_input(row):
+    if row['fourier']:
+        return f'(u, v), {row["fourier"]} Fourier frequencies'
+    if row['local_grid'] > 1:
+        return f'(u, v), {row["local_grid"]}x{row["local_grid"]} local latents'
+    return '(u, v)'
+
+
 def scale_table(factor, models, baselines, truth):
     size, fitted = 28 // factor, any('e' in row for row in models.values())
     lines = [f'## x{factor} ({size}x{size} -> 28x28)', '',
-             '| model (NAME) | z | footprint | free bits | beta | Fourier K | epochs | (a) PSNR (dB) | (a) NLL '
+             "| model (NAME) | z | footprint | free bits | beta | f's input | epochs | (a) PSNR (dB) | (a) NLL "
              + ('| (e) PSNR (dB) | (e) NLL ' if fitted else '') + '| (c) PSNR (dB) | (c) NLL | KL (nats) | active |',
              '| --- ' + '| ---: ' * (14 if fitted else 12) + '|']
     for name, row in models.items():
         scores = [row['a']] + ([row['e']] if fitted else []) + [row['c']]
         lines.append(f'| {name} | {row["n_latent"]} | {row["footprint"]}x{row["footprint"]} | {row["free_bits"]:g} '
-                     f'| {row["beta"]:g} | {row["fourier"]} | {row["epochs"]} | '
+                     f'| {row["beta"]:g} | {decoder_input(row)} | {row["epochs"]} | '
                      + ' | '.join(f'{psnr(p, truth):.2f} | {bernoulli_nll(p, truth):.4f}' for p in scores)
                      + f' | {row["kl"]:.2f} | {row["active"]} |')
     lines += ['', '| baseline | PSNR (dB) | NLL (nats/pixel) |', '| --- | ---: | ---: |']
@@ -250,7 +265,7 @@ def markdown(args, tables, likelihood, info):
              f'probabilities clipped to [{EPS}, {1 - EPS}]. KL: mean KL(q(z|x) || p(z)) over the test inputs, nats; '
              'active: latent dimensions whose E[z_d | x] varies over the test inputs (variance > 0.01).', '',
              f'Models: `{info["runs"]}/NAME`, trained where missing by `python train.py -e {args.epoch} --n-train '
-             f'{args.n_train} --grid center --resolution 28 --train-size S -z Z --footprint K --free-bits NATS [--beta B] [--fourier K]` '
+             f'{args.n_train} --grid center --resolution 28 --train-size S -z Z --footprint K --free-bits NATS [--beta B] [--fourier K | --local-grid G]` '
              f'(batch 64, Adam, seed 0); epochs: as their logs say. 28x28 model: `{info["m28"]}`. '
              '(a): the model rendered at 28x28 from its low-resolution input; (c): bicubic upsampling of the '
              'model\'s own low-resolution rendering' + (f'; (e): the model rendered at 28x28 from z fitted to its '

@@ -14,7 +14,7 @@ from conftest import ROOT
 LAYERS = {
     'svae': 0,
     'model': 1,
-    'affine_model': 2, 'fast_decoder': 2, 'fitting': 2, 'rendering': 2,
+    'affine_model': 2, 'decoders': 2, 'fast_decoder': 2, 'fitting': 2, 'rendering': 2,
     'model_files': 3,
 }
 SCRIPT_LAYER = 4

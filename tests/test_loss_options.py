@@ -10,6 +10,8 @@ from chainer import gradient_check
 import train
 from model import binarize, footprint_nll, free_bits_kl, pixel_coordinates, SamplingVAE
 from model_files import load_model, save_model
+from decoders import FourierSamplingDecoder, LocalSamplingDecoder, opt_in_decoder
+from fast_decoder import FastSamplingDecoder
 
 
 def sigmoid(y):
@@ -126,14 +128,21 @@ def test_beta_weighs_the_free_bits_term():
 def test_settings_are_saved_with_the_model(tmp_path):
     numpy.random.seed(0)
     path = str(tmp_path / 'm.npz')
-    save_model(SamplingVAE(3, n_in=196, centers=True, footprint=4, free_bits=0.5, beta=0.25, fourier=3), path)
+    save_model(SamplingVAE(3, n_in=196, centers=True, footprint=4, free_bits=0.5, beta=0.25,
+                           decoder_class=opt_in_decoder(3)), path)
     model = load_model(path)
     assert (model.footprint, model.free_bits, model.centers, model.n_in) == (4, 0.5, True, 196)
-    assert (model.beta, model.fourier, model.decoder.frequencies) == (0.25, 3, 3)
+    assert (model.beta, type(model.decoder), model.decoder.frequencies) == (0.25, FourierSamplingDecoder, 3)
+    save_model(SamplingVAE(8, decoder_class=opt_in_decoder(0, 2)), path)
+    model = load_model(path, decoder_class=FastSamplingDecoder)  # the fast decoder takes (u, v) only: not used
+    assert (type(model.decoder), model.decoder.grid, model.n_latent) == (LocalSamplingDecoder, 2, 8)
+    save_model(SamplingVAE(8), path)
+    assert type(load_model(path, decoder_class=FastSamplingDecoder).decoder) is FastSamplingDecoder
 
 
 @pytest.mark.parametrize('name,value', [('beta', numpy.array(-1.0)), ('beta', numpy.array([1.0])),
-                                        ('fourier', numpy.array(-2)), ('fourier', numpy.array(1.5))])
+                                        ('fourier', numpy.array(-2)), ('fourier', numpy.array(1.5)),
+                                        ('local_grid', numpy.array(0)), ('local_grid', numpy.array(3))])
 def test_a_malformed_beta_or_fourier_setting_is_refused(tmp_path, name, value):
     from model_files import ModelFileError
     numpy.random.seed(0)
@@ -143,7 +152,7 @@ def test_a_malformed_beta_or_fourier_setting_is_refused(tmp_path, name, value):
         arrays = dict(npz)
     arrays[name] = value
     numpy.savez(path, **arrays)
-    with pytest.raises(ModelFileError, match='beta or Fourier'):
+    with pytest.raises(ModelFileError, match='malformed beta|settings that do not go together'):
         load_model(path)
 
 
@@ -152,6 +161,10 @@ def test_a_malformed_beta_or_fourier_setting_is_refused(tmp_path, name, value):
                                           (['--footprint', '0'], 'must be a positive integer'),
                                           (['--beta', '-0.5'], 'must be a non-negative number'),
                                           (['--fourier', '2', '--decoder', 'fast'], "--fourier needs the article's decoder"),
+                                          (['--local-grid', '2', '--decoder', 'fast'], "--local-grid needs the article's"),
+                                          (['--local-grid', '2', '--fourier', '2'], 'are not combined'),
+                                          (['--local-grid', '2', '-z', '6'], '-z 6 does not split into 2 x 2 cells'),
+                                          (['--model', 'affine3x', '--local-grid', '2'], '--local-grid'),
                                           (['--model', 'affine3x', '--beta', '0'], '--beta'),
                                           (['--model', 'affine3x', '--fourier', '2'], '--fourier')])
 def test_flag_errors(argv, message, capsys):

@@ -58,6 +58,23 @@ def test_beta_and_fourier_features_are_named_and_flagged_where_not_the_articles(
                                                     '--free-bits', '0', '--beta', '0.1', '--fourier', '4']}
 
 
+def test_local_grids_are_named_and_flagged_and_only_where_z_splits_into_the_cells():
+    args = superres.parse_args(['--latents', '8', '16', '--fourier', '0', '2', '--local-grids', '1', '2', '4'])
+    assert dict(superres.configurations(args, 2)) == {
+        'x2_z8_point_freebits0': ['--train-size', '14', '-z', '8', '--footprint', '1', '--free-bits', '0'],
+        'x2_z8_point_freebits0_local2': ['--train-size', '14', '-z', '8', '--footprint', '1', '--free-bits', '0',
+                                         '--local-grid', '2'],
+        'x2_z8_point_freebits0_fourier2': ['--train-size', '14', '-z', '8', '--footprint', '1', '--free-bits', '0',
+                                           '--fourier', '2'],
+        'x2_z16_point_freebits0': ['--train-size', '14', '-z', '16', '--footprint', '1', '--free-bits', '0'],
+        'x2_z16_point_freebits0_local2': ['--train-size', '14', '-z', '16', '--footprint', '1', '--free-bits', '0',
+                                          '--local-grid', '2'],
+        'x2_z16_point_freebits0_local4': ['--train-size', '14', '-z', '16', '--footprint', '1', '--free-bits', '0',
+                                          '--local-grid', '4'],
+        'x2_z16_point_freebits0_fourier2': ['--train-size', '14', '-z', '16', '--footprint', '1', '--free-bits', '0',
+                                            '--fourier', '2']}
+
+
 def test_the_fitted_row_renders_the_fitted_z(tiny_models):
     from fitting import fit_latents
     from rendering import render
@@ -247,7 +264,7 @@ def test_a_run_in_process_reports_the_metrics_of_its_rows(tiny_models, tmp_path,
         low = data.downsample(truth[:, None], 28 // factor)[:, 0]
         row = superres.model_row(tiny_models[factor], low)
         table = lines[lines.index(f'## x{factor} ({28 // factor}x{28 // factor} -> 28x28)') + 4]
-        assert table == (f'| x{factor}_z8_point_freebits0 | 3 | 1x1 | 0 | 1 | 0 | 0 | {measure.psnr(row["a"], truth):.2f} '
+        assert table == (f'| x{factor}_z8_point_freebits0 | 3 | 1x1 | 0 | 1 | (u, v) | 0 | {measure.psnr(row["a"], truth):.2f} '
                          f'| {measure.bernoulli_nll(row["a"], truth):.4f} | {measure.psnr(row["c"], truth):.2f} '
                          f'| {measure.bernoulli_nll(row["c"], truth):.4f} | {row["kl"]:.2f} | {row["active"]} |')
         baselines = superres.baseline_rows(low, ours28, x_train[:50, 0].mean(axis=0))
@@ -363,7 +380,7 @@ def test_a_tiny_run_trains_what_is_missing_scores_and_draws(tmp_path, monkeypatc
     assert result.returncode == 0, result.stderr
     lines = table.read_text().splitlines()
     row = next(line for line in lines if line.startswith('| x4_z3_point_freebits0.5 |'))
-    assert row.startswith('| x4_z3_point_freebits0.5 | 3 | 1x1 | 0.5 | 1 | 0 | 1 |')
+    assert row.startswith('| x4_z3_point_freebits0.5 | 3 | 1x1 | 0.5 | 1 | (u, v) | 1 |')
     truth = data.load_mnist('test')[0][:12, 0]
     low = data.downsample(truth[:, None], 7)[:, 0]
     model = load_model(str(runs / 'x4_z3_point_freebits0.5' / 'model.npz'))

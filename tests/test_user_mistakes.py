@@ -20,6 +20,7 @@ import render
 from svae import cli
 import train
 from conftest import HAVE_GPU, ROOT, says
+from decoders import opt_in_decoder
 from model import SamplingVAE
 from model_files import save_model
 import fast_decoder
@@ -63,7 +64,7 @@ def model_files(tmp_path_factory):
     with open(files['snapshot'], 'wb') as f:
         numpy.savez(f, **{'updater/model:main/' + k: v for k, v in arrays.items()})
     files['fourier'] = str(d / 'fourier.npz')
-    save_model(SamplingVAE(4, fourier=2), files['fourier'])
+    save_model(SamplingVAE(4, decoder_class=opt_in_decoder(2)), files['fourier'])
     files['earlier_run'] = str(d / 'earlier_run')
     os.makedirs(files['earlier_run'])
     save_model(SamplingVAE(4), os.path.join(files['earlier_run'], 'model.npz'))
@@ -134,7 +135,7 @@ BAD_INPUTS = [
     ('export_web', ['-m', '{good}', '-o', '{dir}/page.htm'], 'must end in .html'),
     ('export_web', ['-m', '{snapshot}', '-o', '{dir}/page.html'], 'is a training snapshot'),
     ('export_web', ['--digits', '0'], 'must be a positive integer'),
-    ('export_web', ['-m', '{fourier}', '-o', '{dir}/page.html'], 'train.py --fourier'),
+    ('export_web', ['-m', '{fourier}', '-o', '{dir}/page.html'], 'train.py --fourier or --local-grid'),
 ]
 
 

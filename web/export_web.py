@@ -97,9 +97,9 @@ def export(model_path, out, digits):
     if model.n_in != 784:
         raise cli.UsageError(f'{model_path} was trained on {int(model.n_in ** 0.5)}x{int(model.n_in ** 0.5)} digits; '
                              'the explorer takes models of 28x28 digits')
-    if getattr(model, 'fourier', 0):
-        raise cli.UsageError(f'{model_path} feeds f Fourier features of (u, v) (train.py --fourier); the explorer '
-                             'draws models of (u, v) and z only')
+    if hasattr(model.decoder, 'settings'):  # an opt-in decoder of decoders.py
+        raise cli.UsageError(f'{model_path} feeds f other inputs than (u, v) and one z (train.py --fourier or '
+                             '--local-grid); the explorer draws the article\'s decoder only')
     images, labels = data.load_mnist('test')
     with open(TEMPLATE, encoding='utf-8') as f:
         template = f.read()
