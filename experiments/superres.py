@@ -14,10 +14,12 @@ image, on the grey-level and on a binarised test set.
     python experiments/superres.py --train-missing --runs result/sweep --latents 8 16 --free-bits 0 1 4 -o result/sweep.md --figure result/sweep.png
     (the commands of the committed runs: results/superres/README.md, results/sweeps/README.md)
 """
+import argparse
 import itertools
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -39,6 +41,17 @@ from svae.measure import bernoulli_nll, EPS, psnr, RESAMPLERS, resize
 from model import binarize
 from model_files import load_model
 import fast_decoder
+
+
+NAME = re.compile(r'x(?P<factor>[24])_z(?P<z>\d+)_(?:point|footprint(?P<footprint>\d+))_freebits(?P<free_bits>[\d.e+-]+?)'
+                  r'(?:_beta(?P<beta>[\d.e+-]+?))?(?:_fourier(?P<fourier>\d+))?(?:_local(?P<grid>\d+))?')
+
+
+def model_name(text):
+    """A model's NAME, checked: xF_zZ_KIND_freebitsNATS, then _betaB, _fourierK, _localG where not the article's."""
+    if not NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(f'{text!r} is not a model name like x2_z16_point_freebits4_beta0.1')
+    return text
 
 
 def parse_args(argv=None):
@@ -66,6 +79,9 @@ def parse_args(argv=None):
                         help='add row (e): each model rendered from z fitted to its input by this many Adam steps '
                              'from the encoder\'s mu (fitting.py; default 0: no row)')
     parser.add_argument('--fit-lr', type=cli.positive_float, default=0.05, help='step size of the fitting (default 0.05)')
+    parser.add_argument('--models', nargs='+', type=model_name, metavar='NAME',
+                        help='these models (named as above, each at its own scale) instead of every combination of '
+                             'the settings\' lists')
     parser.add_argument('--epoch', '-e', type=cli.positive_int, default=5, help='epochs of every model (default 5)')
     parser.add_argument('--n-train', type=cli.positive_int, default=60000, help='training images (default all 60000)')
     parser.add_argument('-n', type=cli.positive_int, default=10000, help='test digits to evaluate (default all)')
@@ -79,15 +95,30 @@ def parse_args(argv=None):
     parser.add_argument('--figure', default=os.path.join('result', 'superres.png'),
                         help='the figure, PNG (default result/superres.png)')
     cli.add_device_flag(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.models:
+        args.scales = sorted({settings_of(name)[0] for name in args.models})  # each model's own
+    return args
 
 
 # ---- the models: one per setting of train.py's opt-in options, trained where missing ----
 
+def settings_of(name):
+    """(factor, z, footprint, free bits, beta, Fourier frequencies, local grid) of a model's NAME."""
+    match = NAME.fullmatch(name)
+    return (int(match['factor']), int(match['z']), int(match['footprint'] or 1), float(match['free_bits']),
+            float(match['beta'] or 1), int(match['fourier'] or 0), int(match['grid'] or 1))
+
+
 def configurations(args, factor):
-    """(name, train.py flags) of every model at scale factor; beta and Fourier features named where not the article's."""
-    for n_latent, footprint, free_bits, beta, fourier, grid in itertools.product(
-            args.latents, args.footprints, args.free_bits, args.betas, args.fourier, args.local_grids):
+    """(name, train.py flags) of every model at scale factor: those of --models, or every combination of the
+    settings' lists; beta, Fourier features and local latents named where not the article's."""
+    if args.models:
+        combinations = [settings[1:] for settings in map(settings_of, args.models) if settings[0] == factor]
+    else:
+        combinations = itertools.product(args.latents, args.footprints, args.free_bits, args.betas, args.fourier,
+                                         args.local_grids)
+    for n_latent, footprint, free_bits, beta, fourier, grid in combinations:
         if (fourier and grid > 1) or n_latent % (grid * grid):
             continue  # not combined, or a latent size that does not split into the cells
         kind = 'point' if footprint == 1 else f'footprint{footprint}'

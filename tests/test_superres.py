@@ -75,6 +75,24 @@ def test_local_grids_are_named_and_flagged_and_only_where_z_splits_into_the_cell
                                             '--fourier', '2']}
 
 
+def test_models_named_are_the_ones_trained_and_scored_each_at_its_scale():
+    names = ['x2_z16_point_freebits4_beta0.1', 'x4_z8_footprint2_freebits0.5_fourier3', 'x2_z16_point_freebits0_local2']
+    args = superres.parse_args(['--models'] + names)
+    assert args.scales == [2, 4]
+    assert dict(superres.configurations(args, 2)) == {
+        names[0]: ['--train-size', '14', '-z', '16', '--footprint', '1', '--free-bits', '4', '--beta', '0.1'],
+        names[2]: ['--train-size', '14', '-z', '16', '--footprint', '1', '--free-bits', '0', '--local-grid', '2']}
+    assert dict(superres.configurations(args, 4)) == {
+        names[1]: ['--train-size', '7', '-z', '8', '--footprint', '2', '--free-bits', '0.5', '--fourier', '3']}
+
+
+@pytest.mark.parametrize('name', ['x3_z8_point_freebits0', 'x2_z8_point', 'x2_z8_point_freebits0_beta', 'z8_point_freebits0'])
+def test_a_malformed_model_name_is_refused(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        superres.parse_args(['--models', name])
+    assert exit_info.value.code == 2 and 'is not a model name' in capsys.readouterr().err
+
+
 def test_the_fitted_row_renders_the_fitted_z(tiny_models):
     from fitting import fit_latents
     from rendering import render
