@@ -30,6 +30,14 @@ def fit_objective(model, x, z):
     return F.sum(F.reshape(nll, (len(x), -1)), axis=1) + 0.5 * F.sum(z * z, axis=1)
 
 
+def summed_objective(model, x, z):
+    """fit_objective summed over the images, through the model's own reconstruction term (the fused one of
+    fast_decoder.py where the model has it): the same sum, faster."""
+    if model.footprint > 1:
+        return F.sum(fit_objective(model, x, z))
+    return model.reconstruction_nll(x, z) + 0.5 * F.sum(z * z)
+
+
 def fit_batch(model, x, steps, lr):
     x = model.xp.asarray(x)
     latents = Latents(model.xp.asarray(latent_means(model, x)))
@@ -37,7 +45,7 @@ def fit_batch(model, x, steps, lr):
     optimizer.setup(latents)
     with chainer.using_config('train', False), chainer.force_backprop_mode():  # also when called under no_backprop_mode
         for _ in range(steps):
-            loss = F.sum(fit_objective(model, x, latents.z))  # images are independent: Adam steps each z alone
+            loss = summed_objective(model, x, latents.z)  # images are independent: Adam steps each z alone
             latents.cleargrads()
             model.cleargrads()
             loss.backward()

@@ -40,3 +40,11 @@ def test_steps_lower_each_images_objective(footprint):
         before = fit_objective(model, x, latent_means(model, x)).array
         after = fit_objective(model, x, fit_latents(model, x, 20, lr=0.05, batch=2)).array
     assert (after < before - 1e-3).all()
+
+
+def test_the_fast_decoder_fits_the_same_z():
+    from fast_decoder import FastSamplingDecoder
+    model, x = model_and_images()
+    fast = SamplingVAE(3, n_in=4 * 6, centers=True, decoder_class=FastSamplingDecoder)
+    fast.copyparams(model)
+    numpy.testing.assert_allclose(fit_latents(fast, x, 10), fit_latents(model, x, 10), rtol=1e-4, atol=1e-5)
