@@ -188,11 +188,12 @@ def latent_use(model, low):
 def model_row(model, low, fit_steps=0, fit_lr=0.05):
     """(a) the model rendered at 28x28 from its low-resolution input, (c) bicubic upsampling of its own
     low-resolution rendering, (e) with fit_steps, the model rendered at 28x28 from z fitted to its input;
-    its KL and active dimensions, and its training settings."""
+    (r) the PSNR of its own low-resolution rendering against its input; its KL and active dimensions, and its
+    training settings."""
     size = low.shape[-1]
     kl, active = latent_use(model, low[:, None])
-    row = {'a': model_render(model, low[:, None], 28),
-           'c': resize(model_render(model, low[:, None], size), 28, 'bicubic'),
+    own_low = model_render(model, low[:, None], size)
+    row = {'a': model_render(model, low[:, None], 28), 'c': resize(own_low, 28, 'bicubic'), 'r': psnr(own_low, low),
            'kl': kl, 'active': active, 'n_latent': model.n_latent, 'footprint': model.footprint,
            'free_bits': model.free_bits, 'beta': model.beta, 'fourier': getattr(model.decoder, 'frequencies', 0),
            'local_grid': getattr(model.decoder, 'grid', 1)}
@@ -262,14 +263,14 @@ def scale_table(factor, models, baselines, truth):
     size, fitted = 28 // factor, any('e' in row for row in models.values())
     lines = [f'## x{factor} ({size}x{size} -> 28x28)', '',
              "| model (NAME) | z | footprint | free bits | beta | f's input | epochs | (a) PSNR (dB) | (a) NLL "
-             + ('| (e) PSNR (dB) | (e) NLL ' if fitted else '') + '| (c) PSNR (dB) | (c) NLL | KL (nats) | active |',
-             '| --- ' + '| ---: ' * (14 if fitted else 12) + '|']
+             + ('| (e) PSNR (dB) | (e) NLL ' if fitted else '') + '| (c) PSNR (dB) | (c) NLL | KL (nats) | active '
+             f'| (r) PSNR at {size}x{size} (dB) |', '| --- ' + '| ---: ' * (15 if fitted else 13) + '|']
     for name, row in models.items():
         scores = [row['a']] + ([row['e']] if fitted else []) + [row['c']]
         lines.append(f'| {name} | {row["n_latent"]} | {row["footprint"]}x{row["footprint"]} | {row["free_bits"]:g} '
                      f'| {row["beta"]:g} | {decoder_input(row)} | {row["epochs"]} | '
                      + ' | '.join(f'{psnr(p, truth):.2f} | {bernoulli_nll(p, truth):.4f}' for p in scores)
-                     + f' | {row["kl"]:.2f} | {row["active"]} |')
+                     + f' | {row["kl"]:.2f} | {row["active"]} | {row["r"]:.2f} |')
     lines += ['', '| baseline | PSNR (dB) | NLL (nats/pixel) |', '| --- | ---: | ---: |']
     lines += [f'| {name} | {psnr(p, truth):.2f} | {bernoulli_nll(p, truth):.4f} |' for name, p in baselines.items()]
     return lines + ['']
@@ -301,7 +302,8 @@ def markdown(args, tables, likelihood, info):
              '(a): the model rendered at 28x28 from its low-resolution input; (c): bicubic upsampling of the '
              'model\'s own low-resolution rendering' + (f'; (e): the model rendered at 28x28 from z fitted to its '
              f'low-resolution input by {args.fit_steps} Adam steps (step size {args.fit_lr:g}) from the encoder\'s mu '
-             '(fitting.py).' if args.fit_steps else '.'), '']
+             '(fitting.py)' if args.fit_steps else '') + '; (r): the model\'s reconstruction of its input, at the '
+             'input\'s size.', '']
     for table in tables:
         lines += table
     if likelihood is not None:

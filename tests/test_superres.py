@@ -284,7 +284,8 @@ def test_a_run_in_process_reports_the_metrics_of_its_rows(tiny_models, tmp_path,
         table = lines[lines.index(f'## x{factor} ({28 // factor}x{28 // factor} -> 28x28)') + 4]
         assert table == (f'| x{factor}_z8_point_freebits0 | 3 | 1x1 | 0 | 1 | (u, v) | 0 | {measure.psnr(row["a"], truth):.2f} '
                          f'| {measure.bernoulli_nll(row["a"], truth):.4f} | {measure.psnr(row["c"], truth):.2f} '
-                         f'| {measure.bernoulli_nll(row["c"], truth):.4f} | {row["kl"]:.2f} | {row["active"]} |')
+                         f'| {measure.bernoulli_nll(row["c"], truth):.4f} | {row["kl"]:.2f} | {row["active"]} '
+                         f'| {measure.psnr(rendering.model_render(tiny_models[factor], low[:, None], 28 // factor), low):.2f} |')
         baselines = superres.baseline_rows(low, ours28, x_train[:50, 0].mean(axis=0))
         for name, p in baselines.items():
             assert f'| {name} | {measure.psnr(p, truth):.2f} | {measure.bernoulli_nll(p, truth):.4f} |' in lines
