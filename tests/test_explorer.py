@@ -947,3 +947,55 @@ def test_a_large_slow_canvas_answers_at_once_shows_a_coarse_frame_and_says_it_is
         assert time.time() - start < 1 and browser.find_element('id', 'play').text == 'play'
         assert frames >= 5
     browser.get('about:blank')
+
+
+def test_the_deepest_zoom_and_the_colormap_reopen_from_the_pages_own_address(browser, page):
+    """The deepest zoom's width read 9.999999999998899e-05, refused as under 1e-4 when reopened; the
+    colormap was not in the address, so a shared viridis view reopened grey."""
+    from selenium.webdriver.support.ui import Select
+    open_page(browser, page, 'js', size='16x16')
+    wheel(browser, -30, at=(0.35, 0.5))  # far beyond the zoom's limit
+    Select(browser.find_element('id', 'colormap')).select_by_value('viridis')
+    wait_idle(browser)
+    url = browser.current_url
+    assert 'colormap=viridis' in url
+    view = 'return [explorer.state.region, explorer.state.colormap, explorer.pixels()]'
+    before = browser.execute_script(view)
+    open_url(browser, url)
+    assert not browser.find_element('id', 'notice').is_displayed()
+    assert browser.execute_script(view) == before
+    assert browser.find_element('id', 'colormap').get_attribute('value') == 'viridis'
+    assert browser.current_url == url  # written back as it came
+
+
+@pytest.mark.parametrize('bad', ['z=3e38,0,0,0,0,0,0,0', 'z=1e308,0,0,0,0,0,0,0', 'z=0,0,0,-2000,0,0,0,0',
+                                 'region=100000,-1,100001,1', 'colormap=rainbow'])
+def test_absurd_values_in_the_address_are_named_and_never_written_back(browser, page, bad):
+    open_url(browser, f'file://{page}?size=16x16&backend=js#{bad}')
+    notice = browser.find_element('id', 'notice')
+    assert notice.is_displayed() and bad in notice.text
+    state = browser.execute_script('return explorer.state')
+    assert state['digit'] == 0 and state['region'] == {'u0': -1, 'u1': 1, 'v0': -1, 'v1': 1}
+    z = browser.execute_script('return Array.from(explorer.state.z)')
+    assert max(map(abs, z)) < 10 and state['colormap'] == 'gray'
+    move_slider(browser, 1)  # a new view: what the page writes now reads back
+    url = browser.current_url
+    assert bad not in url
+    open_url(browser, url)
+    assert not browser.find_element('id', 'notice').is_displayed()
+
+
+def test_panning_far_away_writes_an_address_that_reopens(browser, page):
+    from selenium.webdriver.common.keys import Keys
+    open_page(browser, page, 'js', size='16x16')
+    wheel(browser, 30)  # zoomed out to a width of 1e4
+    view = browser.find_element('id', 'view')
+    for _ in range(3):
+        view.send_keys(*[Keys.ARROW_RIGHT] * 10)  # a width each time
+    wait_idle(browser)
+    r = browser.execute_script('return explorer.state.region')
+    assert abs(r['v0'] + r['v1']) / 2 <= 1e4
+    url = browser.current_url
+    open_url(browser, url)
+    assert not browser.find_element('id', 'notice').is_displayed()
+    assert browser.execute_script('return explorer.state.region') == r
