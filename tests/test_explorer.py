@@ -999,3 +999,76 @@ def test_panning_far_away_writes_an_address_that_reopens(browser, page):
     open_url(browser, url)
     assert not browser.find_element('id', 'notice').is_displayed()
     assert browser.execute_script('return explorer.state.region') == r
+
+
+def test_a_slider_moved_during_an_interpolation_stops_it_and_the_page_says_so(browser, page):
+    """The interpolation's next step put a slider moved by hand back within a frame, with no word why."""
+    open_page(browser, page, 'js', size='16x16')
+    set_value(browser, 'from', '2'), set_value(browser, 'to', '3')
+    browser.find_element('id', 'play').click()
+    time.sleep(0.3)
+    browser.execute_script('const s = document.getElementById("z1"); s.value = 2.25; s.dispatchEvent(new Event("input"))')
+    time.sleep(0.8)
+    assert browser.execute_script('return [explorer.state.playing, explorer.state.z[1]]') == [None, 2.25]
+    assert browser.find_element('id', 'play').text == 'play'
+    message = browser.find_element('id', 'play-message')
+    assert message.is_displayed() and 'z2' in message.text
+    wait_idle(browser)
+
+
+def test_the_digit_box_says_when_the_z_on_view_is_no_longer_the_digits(browser, page):
+    open_page(browser, page, 'js', size='16x16')
+    browser.execute_script('explorer.pickDigit(5)')
+    wait_idle(browser)
+    showing = browser.find_element('id', 'showing')
+    assert showing.text == ''
+    move_slider(browser, 2.5)
+    assert '5' in showing.text and showing.text != ''
+    open_url(browser, browser.current_url)  # the same view reopened says so too
+    assert '5' in browser.find_element('id', 'showing').text
+    browser.find_element('id', 'back').click()
+    wait_idle(browser)
+    assert browser.find_element('id', 'showing').text == ''
+
+
+def test_number_fields_refuse_what_they_cannot_take_as_from_and_to_do(browser, page):
+    """The index field took 300 as 299 and the PNG size 0 as 1024, silently."""
+    open_page(browser, page, 'js', size='16x16')
+    for text in ('300', '-1', '2.5'):
+        digit = browser.find_element('id', 'digit')
+        digit.clear()
+        digit.send_keys(text + '\n')
+        message = browser.find_element('id', 'digit-message')
+        assert message.is_displayed() and 'index' in message.text, text
+        assert browser.execute_script('return explorer.state.digit') == 0
+    digit.clear()
+    digit.send_keys('4\n')
+    wait_idle(browser)
+    assert browser.execute_script('return explorer.state.digit') == 4 and not message.is_displayed()
+    browser.execute_script(INTERCEPT_DOWNLOAD)
+    for size in ('0', '9000', '100.5'):
+        set_value(browser, 'png-size', size)
+        browser.find_element('id', 'download').click()
+        message = browser.find_element('id', 'download-message')
+        assert message.is_displayed() and 'PNG size' in message.text, size
+        assert not browser.find_element('id', 'download-progress').is_displayed()
+    time.sleep(0.5)
+    assert browser.execute_script('return window.downloaded') is None
+
+
+def test_the_map_names_the_dot_under_the_pointer_which_a_click_picks(browser, page):
+    from selenium.webdriver import ActionChains
+    open_page(browser, page, 'js', size='16x16')
+    map_ = browser.find_element('id', 'map')
+    readout = browser.find_element('id', 'map-readout')
+    labels = data.load_mnist('test')[1][:12].tolist()
+    for k in (3, 7):
+        x, y = browser.execute_script('return explorer.mapXY(arguments[0])', k)
+        x, y = browser.execute_script('''const box = document.getElementById('map').getBoundingClientRect(), m = document.getElementById('map');
+            return [arguments[0] * box.width / m.width, arguments[1] * box.height / m.height]''', x, y)
+        ActionChains(browser).move_to_element_with_offset(map_, x - map_.size['width'] / 2, y - map_.size['height'] / 2).perform()
+        named = int(re.search(r'digit (\d+)', readout.text).group(1))
+        assert f'class {labels[named]}' in readout.text
+        ActionChains(browser).click().perform()
+        wait_idle(browser)
+        assert browser.execute_script('return explorer.state.digit') == named  # the one named is the one picked
