@@ -90,7 +90,8 @@ const ticker = setInterval(() => { const now = performance.now(); result.stall =
 const watch = () => {
   if (result.coarse === null && t0 !== null && sample() !== before) result.coarse = performance.now() - t0;
   if (explorer.idle && result.handler.length === moves) {
-    result.full = performance.now() - t0; clearInterval(ticker); finish(result); return;
+    const now = performance.now();  // a frame drawn in one call ended just now: its gap has had no tick yet
+    result.stall = Math.max(result.stall, now - last); result.full = now - t0; clearInterval(ticker); finish(result); return;
   }
   requestAnimationFrame(watch);
 };
