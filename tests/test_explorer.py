@@ -413,10 +413,15 @@ def window_size(browser, width, height):
         browser.set_window_size(before['width'], before['height'])
 
 
+# every pixel of the canvas drawn (a resized canvas is cleared): by the full frame or a coarse one
+OPAQUE = '''const v = document.getElementById('view');
+    return v.getContext('2d').getImageData(0, 0, v.width, v.height).data.every((x, i) => i % 4 < 3 || x === 255)'''
+
+
 def test_the_canvas_fits_a_phone_and_follows_the_window(browser, page):
     with window_size(browser, 360, 640):
         browser.get(f'file://{page}')
-        wait_idle(browser, timeout=240)
+        wait_until(browser, OPAQUE, timeout=240)
         fits = '''const v = document.getElementById('view'), box = v.getBoundingClientRect();
                   return [box.left >= 0 && box.right <= document.documentElement.clientWidth,
                           v.width === Math.round(v.clientWidth * devicePixelRatio), v.width, v.height]'''
@@ -426,11 +431,10 @@ def test_the_canvas_fits_a_phone_and_follows_the_window(browser, page):
             == 'width=device-width, initial-scale=1'
     # the window is wide again: 448 CSS pixels, drawn at that size
     wait_until(browser, f'return document.getElementById("view").width !== {width}', timeout=240)
-    wait_idle(browser, timeout=240)
+    wait_until(browser, OPAQUE, timeout=240)  # drawn at the new size, coarse first (the full frame takes minutes here)
     inside, follows, width, height = browser.execute_script(fits)
     assert inside and follows and width == height == round(448 * browser.execute_script('return devicePixelRatio'))
-    assert browser.execute_script('''const v = document.getElementById('view');
-        return v.getContext('2d').getImageData(0, 0, v.width, v.height).data.every((x, i) => i % 4 < 3 || x === 255)''')
+    browser.get('about:blank')
 
 
 def canvas_size(browser):
@@ -1072,3 +1076,43 @@ def test_the_map_names_the_dot_under_the_pointer_which_a_click_picks(browser, pa
         ActionChains(browser).click().perform()
         wait_idle(browser)
         assert browser.execute_script('return explorer.state.digit') == named  # the one named is the one picked
+
+
+@contextlib.contextmanager
+def viewport(browser, width, height, mobile):
+    """The page's viewport at width x height CSS pixels (one device pixel each) for a while."""
+    browser.execute_cdp_cmd('Emulation.setDeviceMetricsOverride',
+                            {'width': width, 'height': height, 'deviceScaleFactor': 1, 'mobile': mobile})
+    try:
+        yield
+    finally:
+        browser.execute_cdp_cmd('Emulation.clearDeviceMetricsOverride', {})
+        browser.get('about:blank')  # the default canvas's frame is not waited for
+
+
+IN_VIEW = '''const b = document.getElementById(arguments[0]).getBoundingClientRect();
+    const inside = b.width > 0 && b.top >= -1 && b.left >= -1 && b.bottom <= innerHeight + 1 && b.right <= innerWidth + 1;
+    const top = document.elementFromPoint((b.left + b.right) / 2, (b.top + b.bottom) / 2);
+    return inside && (top === document.getElementById(arguments[0]) || document.getElementById(arguments[0]).contains(top));'''
+
+
+def test_on_a_phone_the_canvas_stays_in_view_while_a_slider_moves(browser, page):
+    """On a 360x640 phone the canvas and the sliders were never on screen together."""
+    with viewport(browser, 360, 640, mobile=True):
+        browser.get(f'file://{page}?backend=js')
+        wait_until(browser, 'return Boolean(window.explorer)')
+        for slider in ('z0', 'z7'):
+            browser.execute_script("document.getElementById(arguments[0]).scrollIntoView({block: 'end'})", slider)
+            assert browser.execute_script(IN_VIEW, slider), slider
+            assert browser.execute_script(IN_VIEW, 'view'), slider
+
+
+def test_in_a_1280x800_window_all_of_the_view_box_shows_without_scrolling(browser, page):
+    with viewport(browser, 1280, 800, mobile=False):
+        browser.get(f'file://{page}?backend=js')
+        wait_until(browser, 'return Boolean(window.explorer)')
+        browser.execute_script('explorer.setRegion(-0.5, 0, 0.5, 1)')  # zoomed: the zoom indicator shows too
+        wait_until(browser, 'return !document.getElementById("overview").hidden')
+        for element in ('view', 'reset', 'colormap', 'colorbar', 'png-size', 'download', 'region', 'overview'):
+            assert browser.execute_script(IN_VIEW, element), element
+        assert browser.execute_script('return scrollY') == 0
