@@ -539,7 +539,7 @@ def test_random_z_stays_within_the_sliders(browser, page):
     browser.find_element('id', 'random').click()
     wait_idle(browser)
     z, shown = browser.execute_script('''
-        const sliders = Array.from(document.querySelectorAll('#sliders input'));
+        const sliders = Array.from(document.querySelectorAll('#sliders input[type=range]'));
         return [Array.from(explorer.state.z), sliders.map(s => Number(s.value))];''')
     assert max(map(abs, z)) <= 3
     numpy.testing.assert_allclose(z, shown, atol=0.005)  # the sliders' step is 0.01
@@ -1116,3 +1116,78 @@ def test_in_a_1280x800_window_all_of_the_view_box_shows_without_scrolling(browse
         for element in ('view', 'reset', 'colormap', 'colorbar', 'png-size', 'download', 'region', 'overview'):
             assert browser.execute_script(IN_VIEW, element), element
         assert browser.execute_script('return scrollY') == 0
+
+
+def test_z_can_be_typed_and_reset_to_0_and_the_view_zoomed_by_buttons_and_linked(browser, page, model):
+    open_page(browser, page, 'js', size='16x16')
+    z = lambda: browser.execute_script('return Array.from(explorer.state.z)')  # noqa: E731
+    field = browser.find_element('id', 'z2-value')
+    field.clear()
+    field.send_keys('7.5\n')  # beyond the slider's [-3, 3]
+    wait_idle(browser)
+    assert z()[2] == 7.5 and 'z=' in browser.current_url and ',7.5,' in browser.current_url
+    numpy.testing.assert_allclose(page_probabilities(browser), render(model.decoder, numpy.array([z()], numpy.float32), 16, 16)[0, 0],
+                                  atol=TOLERANCE)
+    for bad in ('5000', 'abc'):
+        field = browser.find_element('id', 'z2-value')
+        field.clear()
+        field.send_keys(bad + '\n')
+        message = browser.find_element('id', 'z-message')
+        assert message.is_displayed() and 'z3' in message.text and z()[2] == 7.5, bad
+    browser.find_element('css selector', '#sliders div:nth-child(3) button').click()  # z3's own 0
+    wait_idle(browser)
+    assert z()[2] == 0 and z()[0] != 0
+    browser.find_element('id', 'z-zero').click()
+    wait_idle(browser)
+    assert z() == [0] * 8
+    browser.find_element('id', 'zoom-in').click()
+    wait_idle(browser)
+    r = browser.execute_script('return explorer.state.region')
+    assert [r[k] for k in ('u0', 'u1', 'v0', 'v1')] == pytest.approx([-0.8, 0.8, -0.8, 0.8])
+    browser.find_element('id', 'zoom-out').click()
+    wait_idle(browser)
+    assert browser.execute_script('return explorer.state.region') == pytest.approx({'u0': -1, 'u1': 1, 'v0': -1, 'v1': 1})
+    browser.find_element('id', 'copy-link').click()
+    wait_until(browser, 'return !document.getElementById("link-message").hidden')
+    text = browser.find_element('id', 'link-message').text
+    assert text == 'link copied' or browser.find_element('id', 'link-text').get_attribute('value') == browser.current_url
+
+
+def test_the_pointer_reads_u_v_and_p_on_the_canvas(browser, page, model):
+    from selenium.webdriver import ActionChains
+    open_page(browser, page, 'js', size='40x40')
+    view = browser.find_element('id', 'view')
+    # 10 pixels right of the centre, 5 down: u 0.25 v 0.5 (as CSS pixels of the 40-pixel canvas)
+    ActionChains(browser).move_to_element_with_offset(view, 10, 5).perform()
+    text = browser.find_element('id', 'hover').text
+    match = re.fullmatch(r'u (\S+), v (\S+), p (\S+)', text)
+    assert match, text
+    u, v, p = map(float, match.groups())
+    y, x = browser.execute_script('''const b = document.getElementById('view').getBoundingClientRect();
+        return [(b.height / 2 + 5) / b.height, (b.width / 2 + 10) / b.width]''')
+    assert u == pytest.approx(-1 + 2 * y, abs=0.05) and v == pytest.approx(-1 + 2 * x, abs=0.05)  # a pixel
+    row, col = int(y * 40), int(x * 40)
+    near = page_probabilities(browser)[row - 1:row + 2, col - 1:col + 2]
+    assert numpy.abs(near - p).min() < 0.002 and near.std() > 0  # the drawn p at the pointer, where p varies
+
+
+def test_the_interpolation_scrubs_plays_at_a_speed_and_starts_from_the_z_on_view(browser, page, model):
+    from selenium.webdriver.support.ui import Select
+    open_page(browser, page, 'js', size='16x16')
+    mu = latent_means(model, data.load_mnist('test')[0][:12])
+    set_value(browser, 'from', '2'), set_value(browser, 'to', '3')
+    browser.execute_script('const t = document.getElementById("play-t"); t.value = 0.5; t.dispatchEvent(new Event("input"))')
+    wait_idle(browser)
+    numpy.testing.assert_allclose(browser.execute_script('return Array.from(explorer.state.z)'), (mu[2] + mu[3]) / 2, atol=1e-5)
+    move_slider(browser, 2.0)  # a z of no digit, then from it to digit 3
+    start = browser.execute_script('return Array.from(explorer.state.z)')
+    browser.find_element('id', 'from-view').click()
+    Select(browser.find_element('id', 'play-speed')).select_by_value('0.25')
+    browser.find_element('id', 'play').click()
+    time.sleep(0.5)
+    browser.find_element('id', 'play').click()
+    z = numpy.array(browser.execute_script('return Array.from(explorer.state.z)'))
+    t = float(browser.execute_script('return Number(document.getElementById("play-t").value)'))
+    assert 0 < t < 0.5  # a quarter speed: 16 s a cycle, under 0.2 of the way after 0.5 s even on a slow page
+    numpy.testing.assert_allclose(z, (1 - t) * numpy.array(start) + t * mu[3], atol=2e-3)
+    wait_idle(browser)
