@@ -970,10 +970,13 @@ def test_the_deepest_zoom_and_the_colormap_reopen_from_the_pages_own_address(bro
     assert browser.execute_script(view) == before
     assert browser.find_element('id', 'colormap').get_attribute('value') == 'viridis'
     assert browser.current_url == url  # written back as it came
+    open_url(browser, url.replace('viridis', 'rainbow'))  # not one of the page's colormaps
+    assert 'colormap=rainbow' in browser.find_element('id', 'notice').text
+    assert browser.execute_script('return explorer.state.colormap') == 'gray'
 
 
 @pytest.mark.parametrize('bad', ['z=3e38,0,0,0,0,0,0,0', 'z=1e308,0,0,0,0,0,0,0', 'z=0,0,0,-2000,0,0,0,0',
-                                 'region=100000,-1,100001,1', 'colormap=rainbow'])
+                                 'region=100000,-1,100001,1'])
 def test_absurd_values_in_the_address_are_named_and_never_written_back(browser, page, bad):
     open_url(browser, f'file://{page}?size=16x16&backend=js#{bad}')
     notice = browser.find_element('id', 'notice')
