@@ -712,6 +712,7 @@ def test_the_map_is_a_pca_of_the_digits_z_and_a_click_on_a_dot_picks_its_digit(b
     open_page(browser, page, 'js', size='16x16')
     spacing = numpy.linalg.norm(points[:, None] - points[None], axis=-1) + numpy.eye(12) * 1e9
     k = int(numpy.argmax(spacing.min(axis=1)[1:])) + 1  # the dot farthest from the others, not digit 0's on view
+    browser.execute_script("document.getElementById('map').scrollIntoView({block: 'center'})")  # as a person scrolls to it
     x, y, rgb = browser.execute_script('''
         const [x, y] = explorer.mapXY(arguments[0]), map = document.getElementById('map');
         const pixel = map.getContext('2d').getImageData(Math.round(x), Math.round(y), 1, 1).data;
@@ -1066,6 +1067,7 @@ def test_number_fields_refuse_what_they_cannot_take_as_from_and_to_do(browser, p
 def test_the_map_names_the_dot_under_the_pointer_which_a_click_picks(browser, page):
     from selenium.webdriver import ActionChains
     open_page(browser, page, 'js', size='16x16')
+    browser.execute_script("document.getElementById('map').scrollIntoView({block: 'center'})")
     map_ = browser.find_element('id', 'map')
     readout = browser.find_element('id', 'map-readout')
     labels = data.load_mnist('test')[1][:12].tolist()
