@@ -2,6 +2,12 @@
 
     python experiments/bench_web.py                      # frame times at 256x256 and 1024x1024, max pixel error
     python experiments/bench_web.py --screenshot result/explorer.png --page results/explorer/explorer.html
+    python experiments/bench_web.py --sizes 256 --response  # also a slider moved on the default 448x448 canvas
+
+--response times what a person feels on the default canvas (448x448 at a window of 1000x760): one slider
+move, from the input to the handler's return, to the first changed canvas (a coarse frame) and to the full
+frame, and the longest stretch the page answered nothing meanwhile (a 10 ms timer's longest gap); then a
+drag of 10 moves 50 ms apart, each move's delay from when it was due to when its handler returned.
 
 Needs Debian's chromium and chromium-driver and the selenium package (pip install -e .[test]). Here
 WebGL2 runs on SwiftShader, Chromium's software renderer, so its times are a CPU's, not a GPU's.
@@ -30,6 +36,8 @@ def parse_args(argv=None):
                         help='model to export (default: the pretrained model in results/)')
     parser.add_argument('--page', default=None, help='an exported page to measure (default: export --model afresh)')
     parser.add_argument('--sizes', type=cli.positive_int, nargs='+', default=[256, 1024], help='square frame sizes')
+    parser.add_argument('--response', action='store_true',
+                        help="also time a slider move's response on the default canvas (see above)")
     parser.add_argument('--screenshot', default=None, help='also save a screenshot of the page (PNG)')
     return parser.parse_args(argv)
 
@@ -68,6 +76,57 @@ def max_error(driver, model, page, query):
     return worst
 
 
+# In the page, as a person's input would come: a slider's input event in a task of its own. The canvas is
+# compared at each animation frame (every 7th byte: a coarse frame changes far more); a 10 ms timer's
+# longest gap is the longest time the page could not have answered anything.
+RESPONSE_SCRIPT = '''
+const [moves, gapMs] = arguments, finish = arguments[arguments.length - 1];
+const view = document.getElementById('view'), slider = document.getElementById('z1');
+const sample = () => { const d = view.getContext('2d').getImageData(0, 0, view.width, view.height).data;
+                       let s = 0; for (let i = 0; i < d.length; i += 7) s = (s * 31 + d[i]) % 1000000007; return s; };
+const result = {handler: [], lag: [], coarse: null, full: null, stall: 0};
+let before = sample(), last = performance.now(), t0 = null;
+const ticker = setInterval(() => { const now = performance.now(); result.stall = Math.max(result.stall, now - last); last = now; }, 10);
+const watch = () => {
+  if (result.coarse === null && t0 !== null && sample() !== before) result.coarse = performance.now() - t0;
+  if (explorer.idle && result.handler.length === moves) {
+    const now = performance.now();  // a frame drawn in one call ended just now: its gap has had no tick yet
+    result.stall = Math.max(result.stall, now - last); result.full = now - t0; clearInterval(ticker); finish(result); return;
+  }
+  requestAnimationFrame(watch);
+};
+const move = (i, due) => {
+  const start = performance.now();
+  if (t0 === null) t0 = start;
+  slider.value = -1.5 + 3 * (i + 1) / (moves + 1);
+  slider.dispatchEvent(new Event('input'));
+  const end = performance.now();
+  result.handler.push(end - start); result.lag.push(end - due);
+  if (i + 1 < moves) { const next = due + gapMs; setTimeout(() => move(i + 1, next), Math.max(0, next - performance.now())); }
+};
+last = performance.now();
+const due = performance.now();
+setTimeout(() => move(0, due), 0);
+requestAnimationFrame(watch);
+'''
+
+
+def response(driver, page, query):
+    """One slider move, then a drag of 10 moves 50 ms apart, on the default canvas: times in ms (see --help)."""
+    results = []
+    for moves, gap in ((1, 0), (10, 50)):
+        open_page(driver, page, query)
+        driver.execute_script('explorer.pickDigit(3)')
+        while not driver.execute_script('return explorer.idle'):
+            time.sleep(0.05)
+        results.append(driver.execute_async_script(RESPONSE_SCRIPT, moves, gap))
+    one, drag = results
+    return (f"one move: handler {one['handler'][0]:.0f} ms, coarse frame {one['coarse']:.0f} ms, "
+            f"full frame {one['full'] / 1000:.1f} s, longest stall {one['stall']:.0f} ms; "
+            f"drag: worst move delay {max(drag['lag']):.0f} ms, longest stall {drag['stall']:.0f} ms, "
+            f"full frame {drag['full'] / 1000:.1f} s after the first move")
+
+
 def export_page(model_path):
     """The page web/export_web.py writes for the model, in a temporary directory."""
     page = os.path.join(tempfile.mkdtemp(), 'explorer.html')
@@ -92,6 +151,9 @@ def main(argv=None):
             times = [driver.execute_script('return explorer.time(arguments[0], arguments[0])', size) for size in args.sizes]
             print(f'{name}: max |page - render.py| {error:.2f}/255; '
                   + ', '.join(f'{size}x{size} frame {ms / 1000:.2f} s' for size, ms in zip(args.sizes, times)), flush=True)
+        if args.response:
+            for name, query in (('WebGL2', ''), ('JavaScript fallback', 'backend=js')):
+                print(f'{name}, 448x448 canvas: {response(driver, page, query)}', flush=True)
         if args.screenshot:
             open_page(driver, page, '')
             driver.execute_script('explorer.pickDigit(3)')
