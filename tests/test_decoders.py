@@ -58,17 +58,6 @@ def test_without_the_feature_weights_it_is_the_articles_decoder():
     numpy.testing.assert_allclose(d.sample_points(z, u, v).array, article.sample_points(z, u, v).array, rtol=1e-12)
 
 
-def test_gradient():
-    d = decoder(2)
-    rng = numpy.random.RandomState(2)
-    z = rng.randn(2, 3)
-    u, v = numpy.linspace(-1, 1, 3), numpy.linspace(-0.5, 1, 4)
-    gy = rng.randn(2, 1, 3, 4)
-    params = [link.W for link in d.children()] + [link.b for link in d.children()]
-    gradient_check.check_backward(lambda z: d.sample_points(z, u, v), z, gy, params=params, dtype=numpy.float64,
-                                  atol=1e-5, rtol=1e-4)
-
-
 def test_the_opt_in_decoders_by_their_settings():
     assert type(SamplingVAE(8, decoder_class=opt_in_decoder(2)).decoder) is FourierSamplingDecoder
     assert type(SamplingVAE(8, decoder_class=opt_in_decoder(0, 2)).decoder) is LocalSamplingDecoder
@@ -117,12 +106,15 @@ def test_a_one_cell_grid_is_the_articles_decoder():
     numpy.testing.assert_allclose(d.sample_points(z, u, v).array, article.sample_points(z, u, v).array, rtol=1e-12)
 
 
-def test_local_latents_gradient():
-    d = decoder(2, n_latent=4, kind=LocalSamplingDecoder)
-    rng = numpy.random.RandomState(3)
-    z = rng.randn(2, 4)
-    u, v = numpy.linspace(-1, 1, 3), numpy.linspace(-0.5, 1, 5)
-    gy = rng.randn(2, 1, 3, 5)
+@pytest.mark.parametrize('kind,setting,n_latent,width', [(FourierSamplingDecoder, 2, 3, 4),
+                                                        (LocalSamplingDecoder, 2, 4, 5)])
+def test_gradient(kind, setting, n_latent, width):
+    """Every gradient of both opt-in decoders (z and parameters), on a non-square grid."""
+    d = decoder(setting, n_latent=n_latent, kind=kind)
+    rng = numpy.random.RandomState(2)
+    z = rng.randn(2, n_latent)
+    u, v = numpy.linspace(-1, 1, 3), numpy.linspace(-0.5, 1, width)
+    gy = rng.randn(2, 1, 3, width)
     params = [link.W for link in d.children()] + [link.b for link in d.children()]
     gradient_check.check_backward(lambda z: d.sample_points(z, u, v), z, gy, params=params, dtype=numpy.float64,
                                   atol=1e-5, rtol=1e-4)
