@@ -38,9 +38,9 @@ def summed_objective(model, x, z):
     return model.reconstruction_nll(x, z) + 0.5 * F.sum(z * z)
 
 
-def fit_batch(model, x, steps, lr):
-    x = model.xp.asarray(x)
-    latents = Latents(model.xp.asarray(latent_means(model, x)))
+def fit_batch(model, x, steps, lr, target):
+    latents = Latents(model.xp.asarray(latent_means(model, model.xp.asarray(x))))
+    x = model.xp.asarray(target)
     optimizer = chainer.optimizers.Adam(alpha=lr)
     optimizer.setup(latents)
     with chainer.using_config('train', False), chainer.force_backprop_mode():  # also when called under no_backprop_mode
@@ -53,7 +53,11 @@ def fit_batch(model, x, steps, lr):
     return chainer.backend.CpuDevice().send(latents.z.array)
 
 
-def fit_latents(model, x, steps, lr=0.05, batch=500):
+def fit_latents(model, x, steps, lr=0.05, batch=500, target=None):
     """z (N, n_latent) for images x (N, 1, H, W), as a NumPy array: `steps` Adam steps (step size lr) on
-    fit_objective from the encoder's mu of the grey images (model_render's z); 0 steps gives mu itself."""
-    return numpy.concatenate([fit_batch(model, x[i:i + batch], steps, lr) for i in range(0, len(x), batch)])
+    fit_objective from the encoder's mu of the grey images (model_render's z); 0 steps gives mu itself.
+    With target (N, 1, H', W'), z is fitted to the targets instead, drawn at their size, still starting from
+    the mu of x: fitted to the 28x28 truth, the best z there is for a model's drawing of it."""
+    target = x if target is None else target
+    return numpy.concatenate([fit_batch(model, x[i:i + batch], steps, lr, target[i:i + batch])
+                              for i in range(0, len(x), batch)])

@@ -79,6 +79,9 @@ def parse_args(argv=None):
                         help='add row (e): each model rendered from z fitted to its input by this many Adam steps '
                              'from the encoder\'s mu (fitting.py; default 0: no row)')
     parser.add_argument('--fit-lr', type=cli.positive_float, default=0.05, help='step size of the fitting (default 0.05)')
+    parser.add_argument('--oracle-steps', type=cli.non_negative_int, default=0,
+                        help='add row (o): each model rendered from z fitted to the 28x28 truth by this many Adam '
+                             'steps from the encoder\'s mu, the best its drawing gets with any z (default 0: no row)')
     parser.add_argument('--models', nargs='+', type=model_name, metavar='NAME',
                         help='these models (named as above, each at its own scale) instead of every combination of '
                              'the settings\' lists')
@@ -185,10 +188,11 @@ def latent_use(model, low):
     return float(numpy.concatenate(kls).mean()), int((numpy.concatenate(mus).var(axis=0) > 0.01).sum())
 
 
-def model_row(model, low, fit_steps=0, fit_lr=0.05):
+def model_row(model, low, fit_steps=0, fit_lr=0.05, truth=None, oracle_steps=0):
     """(a) the model rendered at 28x28 from its low-resolution input, (c) bicubic upsampling of its own
     low-resolution rendering, (e) with fit_steps, the model rendered at 28x28 from z fitted to its input;
-    (r) the PSNR of its own low-resolution rendering against its input; its KL and active dimensions, and its
+    (o) with oracle_steps, rendered from z fitted to the 28x28 truth (N, 28, 28): what its drawing reaches
+    when z is found knowing the answer; (r) the PSNR of its own low-resolution rendering against its input; its KL and active dimensions, and its
     training settings."""
     size = low.shape[-1]
     kl, active = latent_use(model, low[:, None])
@@ -200,6 +204,9 @@ def model_row(model, low, fit_steps=0, fit_lr=0.05):
     if fit_steps:
         z = fit_latents(model, low[:, None], fit_steps, fit_lr)
         row['e'] = render(model.decoder, z, 28, 28, centers=model.centers)[:, 0]
+    if oracle_steps:
+        z = fit_latents(model, low[:, None], oracle_steps, fit_lr, target=truth[:, None])
+        row['o'] = render(model.decoder, z, 28, 28, centers=model.centers)[:, 0]
     return row
 
 
@@ -260,13 +267,14 @@ def decoder_input(row):
 
 
 def scale_table(factor, models, baselines, truth):
-    size, fitted = 28 // factor, any('e' in row for row in models.values())
+    size = 28 // factor
+    extra = [key for key in ('e', 'o') if any(key in row for row in models.values())]  # fitted, oracle
     lines = [f'## x{factor} ({size}x{size} -> 28x28)', '',
              "| model (NAME) | z | footprint | free bits | beta | f's input | epochs | (a) PSNR (dB) | (a) NLL "
-             + ('| (e) PSNR (dB) | (e) NLL ' if fitted else '') + '| (c) PSNR (dB) | (c) NLL | KL (nats) | active '
-             f'| (r) PSNR at {size}x{size} (dB) |', '| --- ' + '| ---: ' * (15 if fitted else 13) + '|']
+             + ''.join(f'| ({key}) PSNR (dB) | ({key}) NLL ' for key in extra) + '| (c) PSNR (dB) | (c) NLL | KL (nats) '
+             f'| active | (r) PSNR at {size}x{size} (dB) |', '| --- ' + '| ---: ' * (13 + 2 * len(extra)) + '|']
     for name, row in models.items():
-        scores = [row['a']] + ([row['e']] if fitted else []) + [row['c']]
+        scores = [row['a']] + [row[key] for key in extra] + [row['c']]
         lines.append(f'| {name} | {row["n_latent"]} | {row["footprint"]}x{row["footprint"]} | {row["free_bits"]:g} '
                      f'| {row["beta"]:g} | {decoder_input(row)} | {row["epochs"]} | '
                      + ' | '.join(f'{psnr(p, truth):.2f} | {bernoulli_nll(p, truth):.4f}' for p in scores)
@@ -302,7 +310,9 @@ def markdown(args, tables, likelihood, info):
              '(a): the model rendered at 28x28 from its low-resolution input; (c): bicubic upsampling of the '
              'model\'s own low-resolution rendering' + (f'; (e): the model rendered at 28x28 from z fitted to its '
              f'low-resolution input by {args.fit_steps} Adam steps (step size {args.fit_lr:g}) from the encoder\'s mu '
-             '(fitting.py)' if args.fit_steps else '') + '; (r): the model\'s reconstruction of its input, at the '
+             '(fitting.py)' if args.fit_steps else '') + (f'; (o): the model rendered at 28x28 from z fitted to the 28x28 '
+             f'truth by {args.oracle_steps} Adam steps (step size {args.fit_lr:g}) from the encoder\'s mu of its input, '
+             'an oracle: what its drawing reaches with z found knowing the answer' if args.oracle_steps else '') + '; (r): the model\'s reconstruction of its input, at the '
              'input\'s size.', '']
     for table in tables:
         lines += table
@@ -332,7 +342,7 @@ def main(argv=None):
             low = data.downsample(truth[:, None], 28 // factor)[:, 0]
             rows = {}
             for name, model in by_name.items():
-                rows[name] = dict(model_row(model, low, args.fit_steps, args.fit_lr), epochs=trained_epochs(os.path.join(args.runs, name)))
+                rows[name] = dict(model_row(model, low, args.fit_steps, args.fit_lr, truth, args.oracle_steps), epochs=trained_epochs(os.path.join(args.runs, name)))
                 print(f'{name}: (a) {psnr(rows[name]["a"], truth):.2f} dB', flush=True)
             baselines = baseline_rows(low, ours28, mean_digit)
             tables.append(scale_table(factor, rows, baselines, truth))

@@ -48,3 +48,17 @@ def test_the_fast_decoder_fits_the_same_z():
     fast = SamplingVAE(3, n_in=4 * 6, centers=True, decoder_class=FastSamplingDecoder)
     fast.copyparams(model)
     numpy.testing.assert_allclose(fit_latents(fast, x, 10), fit_latents(model, x, 10), rtol=1e-4, atol=1e-5)
+
+
+def test_a_target_of_another_size_is_fitted_from_the_inputs_mu():
+    """The oracle of experiments/superres.py: z starts at the mu of the low-resolution input and is fitted to
+    the finer truth, drawn at the truth's own size (a non-square one here)."""
+    model, x = model_and_images()
+    target = numpy.random.RandomState(3).uniform(size=(5, 1, 8, 12)).astype(numpy.float32)
+    numpy.testing.assert_array_equal(fit_latents(model, x, 0, target=target), latent_means(model, x))
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        mu = latent_means(model, x)
+        fitted = fit_latents(model, x, 20, lr=0.05, batch=2, target=target)
+        assert (fit_objective(model, target, fitted).array < fit_objective(model, target, mu).array - 1e-3).all()
+        # fitted to the target, not to the input: the input's own objective is not what went down
+        assert not numpy.allclose(fitted, fit_latents(model, x, 20, lr=0.05, batch=2))

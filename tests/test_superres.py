@@ -109,6 +109,21 @@ def test_the_fitted_row_renders_the_fitted_z(tiny_models):
     assert table[4].split(' | ')[9] == f'{measure.psnr(row["e"], truth):.2f}'
 
 
+def test_the_oracle_row_renders_z_fitted_to_the_truth(tiny_models):
+    from fitting import fit_latents
+    from rendering import render
+    truth = data.load_mnist('test')[0][:4, 0]
+    low = data.downsample(truth[:, None], 14)[:, 0]
+    model = tiny_models[2]
+    row = superres.model_row(model, low, fit_steps=3, fit_lr=0.1, truth=truth, oracle_steps=5)
+    z = fit_latents(model, low[:, None], 5, 0.1, target=truth[:, None])
+    numpy.testing.assert_array_equal(row['o'], render(model.decoder, z, 28, 28, centers=True)[:, 0])
+    assert measure.psnr(row['o'], truth) > measure.psnr(row['a'], truth)  # fitted to the answer
+    table = superres.scale_table(2, {'m': dict(row, epochs=1)}, {}, truth)
+    assert table[2].split(' | ')[9:12:2] == ['(e) PSNR (dB)', '(o) PSNR (dB)']
+    assert table[4].split(' | ')[11] == f'{measure.psnr(row["o"], truth):.2f}'
+
+
 def test_a_runs_epochs_are_counted_by_its_log(tmp_path):
     assert superres.trained_epochs(str(tmp_path)) == 0  # nothing there
     (tmp_path / 'log').write_text('[{"epoch": 1, "iteration": 938}, {"epoch": 3, "iteration": 2814}]')
