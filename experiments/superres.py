@@ -192,8 +192,8 @@ def model_row(model, low, fit_steps=0, fit_lr=0.05, truth=None, oracle_steps=0):
     """(a) the model rendered at 28x28 from its low-resolution input, (c) bicubic upsampling of its own
     low-resolution rendering, (e) with fit_steps, the model rendered at 28x28 from z fitted to its input;
     (o) with oracle_steps, rendered from z fitted to the 28x28 truth (N, 28, 28): what its drawing reaches
-    when z is found knowing the answer; (r) the PSNR of its own low-resolution rendering against its input; its KL and active dimensions, and its
-    training settings."""
+    when z is found knowing the answer; (r) the PSNR of its own low-resolution rendering against its input;
+    its KL and active dimensions, and its training settings."""
     size = low.shape[-1]
     kl, active = latent_use(model, low[:, None])
     own_low = model_render(model, low[:, None], size)
@@ -201,12 +201,10 @@ def model_row(model, low, fit_steps=0, fit_lr=0.05, truth=None, oracle_steps=0):
            'kl': kl, 'active': active, 'n_latent': model.n_latent, 'footprint': model.footprint,
            'free_bits': model.free_bits, 'beta': model.beta, 'fourier': getattr(model.decoder, 'frequencies', 0),
            'local_grid': getattr(model.decoder, 'grid', 1)}
-    if fit_steps:
-        z = fit_latents(model, low[:, None], fit_steps, fit_lr)
-        row['e'] = render(model.decoder, z, 28, 28, centers=model.centers)[:, 0]
-    if oracle_steps:
-        z = fit_latents(model, low[:, None], oracle_steps, fit_lr, target=truth[:, None])
-        row['o'] = render(model.decoder, z, 28, 28, centers=model.centers)[:, 0]
+    for key, steps, target in (('e', fit_steps, None), ('o', oracle_steps, truth)):
+        if steps:
+            z = fit_latents(model, low[:, None], steps, fit_lr, target=None if target is None else target[:, None])
+            row[key] = render(model.decoder, z, 28, 28, centers=model.centers)[:, 0]
     return row
 
 
@@ -310,10 +308,11 @@ def markdown(args, tables, likelihood, info):
              '(a): the model rendered at 28x28 from its low-resolution input; (c): bicubic upsampling of the '
              'model\'s own low-resolution rendering' + (f'; (e): the model rendered at 28x28 from z fitted to its '
              f'low-resolution input by {args.fit_steps} Adam steps (step size {args.fit_lr:g}) from the encoder\'s mu '
-             '(fitting.py)' if args.fit_steps else '') + (f'; (o): the model rendered at 28x28 from z fitted to the 28x28 '
-             f'truth by {args.oracle_steps} Adam steps (step size {args.fit_lr:g}) from the encoder\'s mu of its input, '
-             'an oracle: what its drawing reaches with z found knowing the answer' if args.oracle_steps else '') + '; (r): the model\'s reconstruction of its input, at the '
-             'input\'s size.', '']
+             '(fitting.py)' if args.fit_steps else '')
+             + (f'; (o): the model rendered at 28x28 from z fitted to the 28x28 truth by {args.oracle_steps} Adam '
+                f'steps (step size {args.fit_lr:g}) from the encoder\'s mu of its input, an oracle: what its drawing '
+                'reaches with z found knowing the answer' if args.oracle_steps else '')
+             + '; (r): the model\'s reconstruction of its input, at the input\'s size.', '']
     for table in tables:
         lines += table
     if likelihood is not None:
@@ -342,7 +341,8 @@ def main(argv=None):
             low = data.downsample(truth[:, None], 28 // factor)[:, 0]
             rows = {}
             for name, model in by_name.items():
-                rows[name] = dict(model_row(model, low, args.fit_steps, args.fit_lr, truth, args.oracle_steps), epochs=trained_epochs(os.path.join(args.runs, name)))
+                row = model_row(model, low, args.fit_steps, args.fit_lr, truth, args.oracle_steps)
+                rows[name] = dict(row, epochs=trained_epochs(os.path.join(args.runs, name)))
                 print(f'{name}: (a) {psnr(rows[name]["a"], truth):.2f} dB', flush=True)
             baselines = baseline_rows(low, ours28, mean_digit)
             tables.append(scale_table(factor, rows, baselines, truth))
